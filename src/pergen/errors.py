@@ -1,0 +1,43 @@
+"""Errors raised by the library. The CLI maps them to messages and exit codes; the library never prints."""
+
+from __future__ import annotations
+
+
+class PergenError(Exception):
+    """Base class of every error pergen raises on purpose."""
+
+
+class DataError(PergenError, ValueError):
+    """A data file is malformed. The message names the file, the record and the field."""
+
+    def __init__(self, message: str, *, file: str | None = None, record: str | None = None,
+                 field: str | None = None) -> None:
+        self.file, self.record, self.field = file, record, field
+        where = []
+        if file is not None:
+            where.append(f"file {file}")
+        if record is not None:
+            where.append(f"record {record}")
+        if field is not None:
+            where.append(f"field {field!r}")
+        prefix = ", ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class TaskError(PergenError, ValueError):
+    """A task name is unknown or a task file is invalid."""
+
+
+class ConfigError(PergenError, ValueError):
+    """An option (retriever, model, metric name...) is unknown or badly formed."""
+
+
+class MissingExtraError(PergenError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(f"{package} is not installed: pip install 'pergen[{extra}]'")
+
+
+class BackendError(PergenError, RuntimeError):
+    """An LLM backend failed (server unreachable after retries, bad response...)."""
