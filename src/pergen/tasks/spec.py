@@ -1,7 +1,7 @@
 """Tasks as data: a `TaskSpec` says how to query, how to prompt and how to score.
 
-Built-in tasks (LaMP-1..7, and LaMP-2's older news version) live in ``lamp.toml`` beside
-this file; users write the same keys in a TOML file of their own (see
+Built-in tasks (LaMP-1..7, LaMP-2's older news version, and the demo's chat task) live in
+the ``*.toml`` files beside this file; users write the same keys in a TOML file of their own (see
 ``examples/tasks/tweet_authorship.toml``).
 """
 
@@ -129,9 +129,13 @@ def _from_mapping(name: str, raw: dict[str, Any], origin: str) -> TaskSpec:
 
 @cache
 def builtin_tasks() -> dict[str, TaskSpec]:
-    text = resources.files(__package__).joinpath("lamp.toml").read_text(encoding="utf-8")
-    table = tomllib.loads(text)
-    return {name: _from_mapping(name, raw, f"built-in task {name}") for name, raw in table.items()}
+    """Every table of every ``*.toml`` file in this package (LaMP, the demo task)."""
+    tasks: dict[str, TaskSpec] = {}
+    for entry in sorted(resources.files(__package__).iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            for name, raw in tomllib.loads(entry.read_text(encoding="utf-8")).items():
+                tasks[name] = _from_mapping(name, raw, f"built-in task {name}")
+    return tasks
 
 
 def load_task_file(path: str | Path) -> TaskSpec:

@@ -1,0 +1,127 @@
+"""The `pergen` command line: thin wrappers over the Python API.
+
+Heavy modules are imported inside commands so that `pergen --help` starts at once.
+Library errors (`PergenError`) become a one-line message and exit code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Optional, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import PergenError
+
+app = typer.Typer(help="Personalize LLMs with retrieval from a user's own history (LaMP).",
+                  no_args_is_help=True, add_completion=False)
+err = Console(stderr=True)
+out = Console()
+F = TypeVar("F", bound=Callable[..., object])
+
+DataOpt = typer.Option(..., "--data", help="Folder with {split}_questions.json / _outputs.json")
+SplitOpt = typer.Option("dev", "--split", help="Split name: train, dev or test")
+TaskOpt = typer.Option(None, "--task", help="Built-in task name or task .toml file "
+                       "(default: the outputs file's 'task')")
+LimitOpt = typer.Option(None, "--limit", min=1, help="Only the first N questions")
+
+
+def friendly(fn: F) -> F:
+    """Turn library errors into a clear message and exit code 2, without a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args: object, **kwargs: object) -> object:
+        try:
+            return fn(*args, **kwargs)
+        except PergenError as e:
+            err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("interrupted: finished work is saved; run the same command to resume")
+            raise typer.Exit(130) from None
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command("rank")
+@friendly
+def rank_cmd(data: Path = DataOpt, split: str = SplitOpt,
+             retriever: str = typer.Option(..., "--retriever", help="none, random, recency, "
+                                           "bm25, dense[:FOLDER], rrf[:a+b+c]"),
+             out_file: Path = typer.Option(..., "--out", help="Ranking JSON to write"),
+             task: Optional[str] = TaskOpt, limit: Optional[int] = LimitOpt,
+             with_date: bool = typer.Option(False, "--with-date", help="Append 'date: ...' to "
+                                            "documents, as in the paper")) -> None:
+    """Write the LaMP ranking file {question_id: [profile_item_id, ...]}, best first."""
+    from .ranking import rank
+    ranking = rank(data, split, retriever, out_file, task=task, limit=limit, with_date=with_date)
+    err.print(f"ranked {len(ranking)} questions -> {out_file}")
+
+
+@app.command("evaluate")
+@friendly
+def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
+                 retriever: list[str] = typer.Option(["none", "bm25"], "--retriever",
+                                                     help="Repeat for several"),
+                 out_dir: Path = typer.Option(..., "--out", help="Run folder (resumable)"),
+                 task: Optional[str] = TaskOpt, limit: Optional[int] = LimitOpt,
+                 k: int = typer.Option(4, "--k", min=0, help="Profile items in the prompt"),
+                 model: str = typer.Option("smollm2", "--model", help="smollm2, knn, copy-input,"
+                                           " hf:PATH, openai:MODEL@BASE_URL"),
+                 max_length: int = typer.Option(512, "--max-length", help="Prompt token budget"),
+                 view: str = typer.Option("full", "--profile-view",
+                                          help="full, output-only or input-only"),
+                 position: str = typer.Option("before", "--profile-position",
+                                              help="Profile before or after the input"),
+                 with_date: bool = typer.Option(False, "--with-date"),
+                 label_mode: str = typer.Option("auto", "--label-mode", help="auto, generate or "
+                                                "choose (most likely label)"),
+                 batch_size: int = typer.Option(8, "--batch-size", min=1)) -> None:
+    """Retrieve, prompt, generate and score; print a Table-3 style comparison."""
+    from .pipeline import evaluate
+    from .report import print_table, write_comparison
+    runs = evaluate(data, split, retriever, out_dir, task=task, model=model, k=k, limit=limit,
+                    max_length=max_length, view=view, position=position, with_date=with_date,
+                    label_mode=label_mode, batch_size=batch_size)
+    if any(r.metrics for r in runs.values()):
+        table = write_comparison(runs, out_dir)
+        print_table(out, table, title=f"{data} / {split}")
+    err.print(f"results in {out_dir}")
+
+
+@app.command("score")
+@friendly
+def score_cmd(golds: Path = typer.Option(..., "--golds", help="Gold outputs JSON"),
+              preds: Path = typer.Option(..., "--preds", help="Predictions JSON (same shape)"),
+              task: Optional[str] = typer.Option(None, "--task",
+                                                 help="Default: the golds file's 'task'")) -> None:
+    """Print the task's metrics as JSON, as the official LaMP evaluator computes them."""
+    from .data import load_outputs
+    from .metrics import score
+    from .tasks import get_task
+    g = load_outputs(golds)
+    p = load_outputs(preds)
+    spec = get_task(task or g.task)
+    json.dump(score(spec, g.by_id, p.by_id), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+@app.command("demo")
+@friendly
+def demo_cmd(out_dir: Path = typer.Option(Path("runs/demo"), "--out"),
+             limit: Optional[int] = typer.Option(None, "--limit", min=1),
+             model: str = typer.Option("smollm2", "--model")) -> None:
+    """Compare no personalization, BM25, recency and dense on real chat data (few minutes)."""
+    from .demo import DEMO_RETRIEVERS, demo_data_dir
+    data = demo_data_dir()
+    err.print(f"demo data: {data} (chitchat-dataset: reply to a message as the user would)")
+    evaluate_cmd(data=data, split="dev", retriever=list(DEMO_RETRIEVERS), out_dir=out_dir,
+                 task=None, limit=limit, k=4, model=model, max_length=512, view="full",
+                 position="before", with_date=False, label_mode="auto", batch_size=8)
+
+
+def main() -> None:  # pragma: no cover
+    app()

@@ -1,0 +1,219 @@
+"""`evaluate`: retrieve, prompt, generate and score, per retriever, resumable.
+
+Each retriever gets a folder with an append-only journal of finished questions, so an
+interrupted run resumes where it stopped. A `run.json` records the settings: resuming
+with different settings is refused instead of mixing stale answers with new ones.
+Results (`predictions.json`, `scores.json`, `metrics.json`) are written atomically.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from tqdm.auto import tqdm
+
+from . import data as lamp
+from .errors import ConfigError, DataError
+from .llm import get_model
+from .llm.base import Generator, LabelScorer, Request
+from .metrics import per_example, score
+from .prompts import PromptOptions, build_prompt
+from .records import Question
+from .retrievers import RankRequest, get_retriever, rank_many
+from .storage import Journal, atomic_write_json
+from .tasks import TaskSpec, get_task
+
+LABEL_MODES = ("auto", "generate", "choose")
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Everything that decides an answer; a resumed run must match it exactly."""
+
+    task: str
+    model: str
+    k: int = 4
+    max_length: int = 512
+    view: str = "full"
+    position: str = "before"
+    with_date: bool = False
+    label_mode: str = "auto"
+    max_new_tokens: int | None = None
+
+    def prompt_options(self) -> PromptOptions:
+        return PromptOptions(k=self.k, max_length=self.max_length, view=self.view,
+                             position=self.position)
+
+
+@dataclass
+class RetrieverRun:
+    """What one retriever produced: answers, per-example scores, metrics and timings."""
+
+    retriever: str
+    predictions: dict[str, str]
+    per_example: dict[str, list[float]] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    llm_seconds: float = 0.0
+    total_seconds: float = 0.0
+
+
+def slug(spec: str) -> str:
+    """A folder name for a retriever spec (`dense:/x/y` -> `dense_y`)."""
+    name, _, arg = spec.partition(":")
+    if arg:
+        arg = Path(arg).name if ("/" in arg or "\\" in arg) else arg
+        name = f"{name}_{arg}"
+    return re.sub(r"[^A-Za-z0-9._+-]", "_", name)[:80] or "retriever"
+
+
+def clean_output(text: str) -> str:
+    """The first non-empty line, stripped: small models often run on after the answer."""
+    for line in text.strip().splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _check_settings(folder: Path, settings: dict[str, Any], retriever: str) -> None:
+    path = folder / "run.json"
+    if path.exists():
+        import json
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        if stored.get("settings") != settings or stored.get("retriever") != retriever:
+            raise ConfigError(f"{folder} holds a run with other settings ({stored.get('settings')});"
+                              " use another --out folder or delete it")
+    else:
+        atomic_write_json(path, {"retriever": retriever, "settings": settings})
+
+
+def _answer(model: Generator, requests: Sequence[Request], task: TaskSpec,
+            settings: EvalSettings) -> list[str]:
+    use_choose = task.labels and isinstance(model, LabelScorer) and settings.label_mode != "generate"
+    if settings.label_mode == "choose" and not use_choose:
+        raise ConfigError(f"--label-mode choose needs a task with labels and a model that scores"
+                          f" them; {model.name} on {task.name} cannot")
+    if use_choose:
+        return model.choose(requests, list(task.labels or ()))
+    max_new = settings.max_new_tokens or task.max_new_tokens
+    return [clean_output(o) for o in model.generate(requests, max_new)]
+
+
+def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec: str,
+                  model: Generator, settings: EvalSettings, folder: Path, batch_size: int = 8,
+                  progress: bool = True) -> RetrieverRun:
+    """Answer every question with one retriever; finished questions are never redone."""
+    started = time.perf_counter()
+    _check_settings(folder, asdict(settings), retriever_spec)
+    journal = Journal(folder / "journal.jsonl")
+    done = journal.read()
+    todo = [q for q in questions if q.id not in done]
+    retriever = get_retriever(retriever_spec)
+    llm_seconds = 0.0
+    bar = tqdm(total=len(questions), initial=len(questions) - len(todo), disable=not progress,
+               desc=slug(retriever_spec), unit="q")
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start:start + batch_size]
+        ranked = rank_many(retriever, [_rank_request(task, q, settings) for q in batch])
+        requests = [_request(task, q, [s.item for s in r[: settings.k]], model, settings)
+                    for q, r in zip(batch, ranked)]
+        t0 = time.perf_counter()
+        answers = _answer(model, requests, task, settings)
+        llm_seconds += time.perf_counter() - t0
+        journal.append([{"id": q.id, "output": a, "retrieved": [i.id for i in req.retrieved],
+                         "prompt": req.prompt} for q, req, a in zip(batch, requests, answers)])
+        bar.update(len(batch))
+    bar.close()
+    done = journal.read()
+    predictions = {q.id: done[q.id]["output"] for q in questions}
+    lamp.write_outputs(folder / "predictions.json", task.name, predictions)
+    return RetrieverRun(retriever_spec, predictions, llm_seconds=llm_seconds,
+                        total_seconds=time.perf_counter() - started)
+
+
+def _rank_request(task: TaskSpec, q: Question, settings: EvalSettings) -> RankRequest:
+    docs = [task.document(item, settings.with_date) for item in q.profile]
+    return RankRequest(task.query(q.input), q.profile, docs)
+
+
+def _request(task: TaskSpec, q: Question, items: list, model: Generator,
+             settings: EvalSettings) -> Request:
+    prompt = build_prompt(task, q.input, items, model.tokenizer, settings.prompt_options())
+    return Request(prompt=prompt, input=q.input, retrieved=tuple(items), task=task)
+
+
+def _score_run(run: RetrieverRun, task: TaskSpec, golds: dict[str, str], folder: Path) -> None:
+    run.metrics = score(task, golds, run.predictions)
+    run.per_example = per_example(task, golds, run.predictions)
+    ids = list(golds)
+    atomic_write_json(folder / "scores.json", {
+        qid: {m: vals[i] for m, vals in run.per_example.items()} for i, qid in enumerate(ids)})
+
+
+def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_dir: str | Path,
+             task: str | TaskSpec | None = None, model: str | Generator = "smollm2",
+             k: int = 4, limit: int | None = None, max_length: int = 512, view: str = "full",
+             position: str = "before", with_date: bool = False, label_mode: str = "auto",
+             max_new_tokens: int | None = None, batch_size: int = 8, progress: bool = True,
+             on_retriever: Callable[[RetrieverRun], None] | None = None) -> dict[str, RetrieverRun]:
+    """Run every retriever on a split; write predictions, per-example scores and metrics.
+
+    Returns the runs by retriever spec. Metrics need the split's outputs file; without
+    one (a test split) only predictions are written.
+    """
+    if label_mode not in LABEL_MODES:
+        raise ConfigError(f"unknown label mode {label_mode!r}; known: {LABEL_MODES}")
+    spec = resolve_task(data_dir, split, task)
+    questions = lamp.load_questions(lamp.questions_path(data_dir, split), limit)
+    if not questions:
+        raise DataError("no questions", file=str(lamp.questions_path(data_dir, split)))
+    golds = _golds_for(data_dir, split, questions)
+    generator = get_model(model) if isinstance(model, str) else model
+    settings = EvalSettings(task=spec.name, model=getattr(generator, "name", str(model)), k=k,
+                            max_length=max_length, view=view, position=position,
+                            with_date=with_date, label_mode=label_mode,
+                            max_new_tokens=max_new_tokens)
+    settings.prompt_options()  # validate before any work
+    out = Path(out_dir)
+    runs: dict[str, RetrieverRun] = {}
+    for spec_r in dict.fromkeys(retrievers):
+        folder = out / slug(spec_r)
+        run = run_retriever(questions, spec, spec_r, generator, settings, folder, batch_size,
+                            progress)
+        if golds is not None:
+            _score_run(run, spec, golds, folder)
+        runs[spec_r] = run
+        if on_retriever:
+            on_retriever(run)
+    if golds is not None:
+        atomic_write_json(out / "metrics.json", {r: run.metrics for r, run in runs.items()})
+    return runs
+
+
+def resolve_task(data_dir: str | Path, split: str, task: str | TaskSpec | None) -> TaskSpec:
+    """The given task, or the one named by the split's outputs file."""
+    if isinstance(task, TaskSpec):
+        return task
+    if task:
+        return get_task(task)
+    name = lamp.read_task_name(data_dir, split)
+    if not name:
+        raise ConfigError(f"no --task given and {lamp.outputs_path(data_dir, split)} has no "
+                          "'task' field to take it from")
+    return get_task(name)
+
+
+def _golds_for(data_dir: str | Path, split: str, questions: Sequence[Question]
+               ) -> dict[str, str] | None:
+    path = lamp.outputs_path(data_dir, split)
+    if not path.exists():
+        return None
+    golds = lamp.load_outputs(path).by_id
+    missing = [q.id for q in questions if q.id not in golds]
+    if missing:
+        raise DataError(f"no gold output for {len(missing)} question(s), e.g. {missing[:3]}",
+                        file=str(path), record=missing[0])
+    return {q.id: golds[q.id] for q in questions}

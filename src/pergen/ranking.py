@@ -1,0 +1,37 @@
+"""`rank`: the LaMP ranking file `{question_id: [profile_item_id, ...]}`, best first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from . import data as lamp
+from .pipeline import resolve_task
+from .retrievers import RankRequest, get_retriever, rank_many
+from .storage import atomic_write_json
+from .tasks import TaskSpec
+
+
+def rank(data_dir: str | Path, split: str, retriever: str, out: str | Path | None = None,
+         task: str | TaskSpec | None = None, limit: int | None = None, with_date: bool = False,
+         batch_size: int = 64, progress: bool = True) -> dict[str, list[str]]:
+    """Rank every question's whole profile; write the ranking file when `out` is given.
+
+    `none` has no order of its own: its ranking is the profile in file order.
+    """
+    spec = resolve_task(data_dir, split, task)
+    ret = get_retriever(retriever)
+    questions = lamp.load_questions(lamp.questions_path(data_dir, split), limit)
+    ranking: dict[str, list[str]] = {}
+    for start in tqdm(range(0, len(questions), batch_size), disable=not progress, desc=retriever,
+                      unit="batch"):
+        batch = questions[start:start + batch_size]
+        requests = [RankRequest(spec.query(q.input), q.profile,
+                                [spec.document(i, with_date) for i in q.profile]) for q in batch]
+        for q, scored in zip(batch, rank_many(ret, requests)):
+            ids = [s.item.id for s in scored]
+            ranking[q.id] = ids if ids or not q.profile else [i.id for i in q.profile]
+    if out is not None:
+        atomic_write_json(out, ranking)
+    return ranking

@@ -1,0 +1,56 @@
+"""Comparison tables of a run: terminal (rich), Markdown and `significance.json`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+from rich.console import Console
+from rich.table import Table
+
+from .metrics import LOWER_IS_BETTER
+from .pipeline import RetrieverRun
+from .storage import atomic_write_json, atomic_write_text
+from .tables import ALPHA, Cell, comparison, significance_json
+
+BASELINE = "none"
+
+
+def write_comparison(runs: Mapping[str, RetrieverRun], out_dir: str | Path
+                     ) -> dict[str, dict[str, Cell]]:
+    """Significance of every retriever against no personalization (when it was run)."""
+    baseline = BASELINE if BASELINE in runs else None
+    table = comparison({r: run.metrics for r, run in runs.items()},
+                       {r: run.per_example for r, run in runs.items()}, baseline)
+    atomic_write_json(Path(out_dir) / "significance.json",
+                      {"baseline": baseline, "alpha": ALPHA, "p_values": significance_json(table)})
+    atomic_write_text(Path(out_dir) / "table.md", markdown_table(table))
+    return table
+
+
+def _metric_header(metric: str) -> str:
+    return f"{metric} (lower is better)" if metric in LOWER_IS_BETTER else metric
+
+
+def markdown_table(table: Mapping[str, Mapping[str, Cell]]) -> str:
+    metrics = list(next(iter(table.values())).keys()) if table else []
+    lines = ["| retriever | " + " | ".join(_metric_header(m) for m in metrics) + " |",
+             "|---|" + "---|" * len(metrics)]
+    for name, row in table.items():
+        lines.append(f"| {name} | " + " | ".join(row[m].text() for m in metrics) + " |")
+    lines.append("")
+    lines.append(f"+ / -: significantly better / worse than `{BASELINE}` (p < {ALPHA}; paired "
+                 "t-test for ROUGE/MAE/RMSE, McNemar for accuracy/F1).")
+    return "\n".join(lines) + "\n"
+
+
+def print_table(console: Console, table: Mapping[str, Mapping[str, Cell]], title: str) -> None:
+    metrics = list(next(iter(table.values())).keys()) if table else []
+    t = Table(title=title, caption=f"+/-: significantly better/worse than '{BASELINE}' "
+              f"(p < {ALPHA})")
+    t.add_column("retriever")
+    for m in metrics:
+        t.add_column(_metric_header(m), justify="right")
+    for name, row in table.items():
+        t.add_row(name, *(row[m].text() for m in metrics))
+    console.print(t)

@@ -1,0 +1,46 @@
+"""The paper's Table-3 view: metrics per retriever with significance against a baseline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .metrics import LOWER_IS_BETTER
+from .significance import compare
+
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Cell:
+    value: float
+    p_value: float | None  # None for the baseline itself
+    better: bool | None
+
+    def text(self) -> str:
+        mark = ""
+        if self.p_value is not None and self.p_value < ALPHA:
+            mark = "+" if self.better else "-"
+        return f"{self.value:.4f}{mark}"
+
+
+def comparison(metrics: dict[str, dict[str, float]], per_example: dict[str, dict[str, list[float]]],
+               baseline: str | None) -> dict[str, dict[str, Cell]]:
+    """Cells by retriever and metric; `+`/`-`: significantly better/worse than `baseline`
+    (paired t-test for ROUGE/MAE/RMSE, McNemar for accuracy/F1, p < 0.05)."""
+    table: dict[str, dict[str, Cell]] = {}
+    for name, values in metrics.items():
+        row = {}
+        for metric, value in values.items():
+            p, better = None, None
+            if baseline and name != baseline and baseline in per_example:
+                result = compare(metric, per_example[name][metric], per_example[baseline][metric])
+                p = result.p_value
+                base = metrics[baseline][metric]
+                better = value < base if metric in LOWER_IS_BETTER else value > base
+            row[metric] = Cell(value, p, better)
+        table[name] = row
+    return table
+
+
+def significance_json(table: dict[str, dict[str, Cell]]) -> dict[str, dict[str, float | None]]:
+    return {r: {m: c.p_value for m, c in row.items()} for r, row in table.items()}
