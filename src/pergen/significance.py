@@ -17,6 +17,7 @@ from scipy import stats
 from .errors import ConfigError, DataError
 
 MCNEMAR_EXACT_BELOW = 25
+_TINY = 1e-12
 T_TEST_METRICS = frozenset({"rouge-1", "rouge-L", "mae", "rmse"})
 MCNEMAR_METRICS = frozenset({"accuracy", "f1"})
 
@@ -41,14 +42,15 @@ def paired_t_test(a: Sequence[float], b: Sequence[float]) -> float:
     """Two-tailed paired t-test p-value: t = mean(d) / (sd(d) / sqrt(n)), d = a - b, n - 1
     degrees of freedom (``scipy.stats.ttest_rel``).
 
-    Degenerate cases, where scipy would return NaN with a warning: p = 1.0 when n < 2 or
-    every difference is 0; p = 0.0 when every difference is the same non-zero value.
+    Degenerate cases, where scipy would return NaN or warn: p = 1.0 when n < 2 or every
+    difference is 0; p = 0.0 when every difference is the same non-zero value (both up to
+    floating-point noise).
     """
     x, y = _pair(a, b)
     d = x - y
-    if d.size < 2 or np.all(d == 0):
+    if d.size < 2 or np.allclose(d, 0.0, rtol=0.0, atol=_TINY):
         return 1.0
-    if np.all(d == d[0]):
+    if np.allclose(d, d[0], rtol=1e-12, atol=_TINY):
         return 0.0
     return float(stats.ttest_rel(x, y).pvalue)
 
