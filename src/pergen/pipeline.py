@@ -23,7 +23,7 @@ from .llm.base import Generator, LabelScorer, Request
 from .metrics import per_example, score
 from .prompts import PromptOptions, build_prompt
 from .records import Question
-from .retrievers import RankRequest, get_retriever, rank_many
+from .retrievers import RankRequest, Retriever, get_retriever, rank_many
 from .storage import Journal, atomic_write_json
 from .tasks import TaskSpec, get_task
 
@@ -104,14 +104,14 @@ def _answer(model: Generator, requests: Sequence[Request], task: TaskSpec,
 
 def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec: str,
                   model: Generator, settings: EvalSettings, folder: Path, batch_size: int = 8,
-                  progress: bool = True) -> RetrieverRun:
+                  progress: bool = True, retriever: Retriever | None = None) -> RetrieverRun:
     """Answer every question with one retriever; finished questions are never redone."""
     started = time.perf_counter()
     _check_settings(folder, asdict(settings), retriever_spec)
     journal = Journal(folder / "journal.jsonl")
     done = journal.read()
     todo = [q for q in questions if q.id not in done]
-    retriever = get_retriever(retriever_spec)
+    retriever = retriever or get_retriever(retriever_spec)
     llm_seconds = 0.0
     bar = tqdm(total=len(questions), initial=len(questions) - len(todo), disable=not progress,
                desc=slug(retriever_spec), unit="q")
@@ -177,12 +177,13 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
                             with_date=with_date, label_mode=label_mode,
                             max_new_tokens=max_new_tokens)
     settings.prompt_options()  # validate before any work
+    built = {r: get_retriever(r) for r in dict.fromkeys(retrievers)}  # fail fast on bad names
     out = Path(out_dir)
     runs: dict[str, RetrieverRun] = {}
-    for spec_r in dict.fromkeys(retrievers):
+    for spec_r, retriever in built.items():
         folder = out / slug(spec_r)
         run = run_retriever(questions, spec, spec_r, generator, settings, folder, batch_size,
-                            progress)
+                            progress, retriever)
         if golds is not None:
             _score_run(run, spec, golds, folder)
         runs[spec_r] = run

@@ -1,0 +1,53 @@
+"""LLM backends by name: local transformers models, OpenAI-compatible servers, baselines.
+
+``get_model("smollm2")``, ``get_model("hf:/path/to/folder")``,
+``get_model("openai:llama3@http://localhost:11434/v1")``, ``get_model("knn")``.
+Backends whose dependencies are missing stay listed and fail only when asked for,
+with the extra to install; torch is imported only when a local model is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+from ..errors import MissingExtraError
+from .base import MODELS, Generator, LabelScorer, Request, Tokenizer, WhitespaceTokenizer
+from . import baselines  # noqa: F401  (registers knn, copy-input)
+
+DEFAULT_MODEL = "smollm2"
+
+# name -> (module that registers it, package it needs, extra that installs it). Importing
+# torch takes seconds, so a module is imported only when one of its models is asked for.
+_LAZY = {
+    "hf": ("transformers_backend", "transformers", "local"),
+    "smollm2": ("transformers_backend", "transformers", "local"),
+    "gemma3-270m": ("transformers_backend", "transformers", "local"),
+    "qwen2.5-coder-0.5b": ("transformers_backend", "transformers", "local"),
+    "openai": ("openai_backend", "httpx", "openai"),
+}
+
+
+def _lazy(name: str, module: str, package: str, extra: str) -> Callable[..., Generator]:
+    def factory(*args: str, **options: Any) -> Generator:
+        try:
+            importlib.import_module(f"{__name__}.{module}")  # replaces this stub in MODELS
+        except MissingExtraError:
+            raise
+        except ImportError as e:
+            raise MissingExtraError(package, extra) from e
+        return MODELS.create(f"{name}:{args[0]}" if args else name, **options)
+    return factory
+
+
+for _name, _where in _LAZY.items():
+    MODELS.register(_name)(_lazy(_name, *_where))
+
+
+def get_model(spec: str = DEFAULT_MODEL, **options: Any) -> Generator:
+    """A backend from ``name`` or ``name:argument``; options go to its factory."""
+    return MODELS.create(spec, **options)
+
+
+__all__ = ["DEFAULT_MODEL", "MODELS", "Generator", "LabelScorer", "Request", "Tokenizer",
+           "WhitespaceTokenizer", "get_model"]

@@ -1,0 +1,79 @@
+"""Dense retrieval of the HuffPost dev split: the embedding cache against re-encoding.
+
+Both runs use the same all-MiniLM-L6-v2 encoder in this process and rank every dev
+question in batches of 64 (as ``pergen rank`` does). "cached" is pergen's `dense`: each
+distinct text (profile item or query) is encoded once per run. "re-encode" encodes each
+question's query and profile afresh, as a per-question loop does. Reports seconds, texts
+encoded, their ratios, and how far the two rankings differ (batch padding changes the
+floats slightly, so near-ties may swap).
+
+    python bench/bench_dense.py [--data ../shared/data/huffpost_headlines] [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+
+from pergen.data import load_questions, questions_path
+from pergen.retrievers import RankRequest
+from pergen.retrievers.dense import DenseRetriever
+from pergen.retrievers.encoder import Encoder
+from pergen.tasks import get_task
+
+REPO = Path(__file__).resolve().parents[1]
+BATCH = 64
+
+
+def run(ret: DenseRetriever, requests: list[RankRequest]) -> tuple[float, int, list]:
+    before = ret.encoder.texts_encoded
+    t0 = time.perf_counter()
+    out = []
+    for start in range(0, len(requests), BATCH):
+        out += ret.rank_many(requests[start:start + BATCH])
+    return time.perf_counter() - t0, ret.encoder.texts_encoded - before, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path,
+                        default=REPO.parent / "shared" / "data" / "huffpost_headlines")
+    parser.add_argument("--limit", type=int, default=None, help="first N dev questions")
+    parser.add_argument("--batch-size", type=int, default=32, help="encoder batch size")
+    args = parser.parse_args()
+    task = get_task("LaMP_4")
+    questions = load_questions(questions_path(args.data, "dev"), args.limit)
+    requests = [RankRequest(task.query(q.input), q.profile,
+                            [task.document(i) for i in q.profile]) for q in questions]
+    encoder = Encoder.load(device="cpu")
+    encoder.encode(["warm-up"])  # first call pays one-off allocations: keep it out
+    t_cache, n_cache, cached = run(DenseRetriever(encoder, batch_size=args.batch_size),
+                                   requests)
+    t_naive, n_naive, naive = run(DenseRetriever(encoder, batch_size=args.batch_size,
+                                                 cache=False), requests)
+    same = sum([s.item.id for s in a] == [s.item.id for s in b] for a, b in zip(cached, naive))
+    diff = max((abs(x - y) for a, b in zip(cached, naive)
+                for x, y in zip(sorted(s.score for s in a), sorted(s.score for s in b))),
+               default=0.0)
+    items = sum(len(r.docs) for r in requests)
+    print(f"dense (all-MiniLM-L6-v2, mean pooling, dot product), HuffPost dev: "
+          f"{len(requests)} questions, {items} profile items, {os.cpu_count()} CPUs, "
+          f"encoder batch {args.batch_size}")
+    print(f"{'run':10} {'seconds':>8} {'texts encoded':>14} {'texts/s':>8}")
+    for name, t, n in (("cached", t_cache, n_cache), ("re-encode", t_naive, n_naive)):
+        print(f"{name:10} {t:8.2f} {n:14d} {n / t:8.1f}")
+    print(f"ratio re-encode/cached: {t_naive / t_cache:.2f}x time, "
+          f"{n_naive / n_cache:.2f}x texts")
+    print(f"identical rankings: {same}/{len(requests)} questions; "
+          f"max |score difference| {diff:.2e}")
+    assert np.isfinite(diff)
+
+
+if __name__ == "__main__":
+    main()

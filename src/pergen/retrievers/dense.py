@@ -1,0 +1,81 @@
+"""`dense`: Contriever-style retrieval, mean-pooled embeddings and a raw dot product.
+
+A user's profile items recur in question after question (each question's profile is the
+history up to that time), so embeddings are cached by exact text for the life of the
+retriever: every distinct text is encoded once per run, and `rank_many` encodes all new
+texts of a batch of requests together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..records import Scored
+from ._scores import ranked
+from .base import RETRIEVERS, BaseRetriever, RankRequest
+from .encoder import Encoder
+
+
+class DenseRetriever(BaseRetriever):
+    """Scores ``<e(query), e(doc)>`` with an `Encoder`; ties keep profile order.
+
+    With ``cache=False`` every request re-encodes its own texts: the behaviour of a naive
+    loop, kept as the baseline the cache is measured against.
+    """
+
+    def __init__(self, encoder: Encoder, *, batch_size: int = 32, cache: bool = True,
+                 name: str = "dense") -> None:
+        self.encoder, self.batch_size, self.cache, self.name = encoder, batch_size, cache, name
+        self._row: dict[str, int] = {}  # text -> row of self._vectors
+        self._vectors = np.zeros((0, encoder.dim), dtype=np.float32)
+
+    def clear_cache(self) -> None:
+        """Forget cached embeddings (call it after changing the encoder's weights)."""
+        self._row.clear()
+
+    def _add(self, texts: Sequence[str]) -> None:
+        """Encode the texts not cached yet, in one `encode` call."""
+        new = [t for t in dict.fromkeys(texts) if t not in self._row]
+        if not new:
+            return
+        vectors = self.encoder.encode(new, self.batch_size)
+        start, end = len(self._row), len(self._row) + len(new)
+        if end > len(self._vectors):  # grow by doubling: batches append in amortized O(1)
+            grown = np.zeros((max(end, 2 * len(self._vectors)), vectors.shape[1]), np.float32)
+            grown[:start] = self._vectors[:start]
+            self._vectors = grown
+        self._vectors[start:end] = vectors
+        self._row.update(zip(new, range(start, end)))
+
+    def rank(self, request: RankRequest) -> list[Scored]:
+        return self.rank_many([request])[0]
+
+    def rank_many(self, requests: Sequence[RankRequest]) -> list[list[Scored]]:
+        if self.cache:
+            self._add([t for r in requests if r.docs for t in (r.query, *r.docs)])
+        out = []
+        for r in requests:
+            if not r.docs:
+                out.append([])
+                continue
+            if not self.cache:
+                self.clear_cache()
+                self._add([r.query, *r.docs])
+            rows = np.fromiter(map(self._row.__getitem__, r.docs), np.int64, len(r.docs))
+            query = self._vectors[self._row[r.query]]
+            out.append(ranked(r.profile, self._vectors[rows] @ query))
+        return out
+
+
+@RETRIEVERS.register("dense")
+def _dense(arg: str | None = None, *, batch_size: int = 32, device: str | None = None,
+           max_length: int | None = None, cache: bool = True,
+           encoder: Encoder | None = None) -> DenseRetriever:
+    """`dense` (all-MiniLM-L6-v2) or `dense:FOLDER` (any transformers encoder folder)."""
+    if encoder is None:
+        encoder = Encoder.load(Path(arg) if arg else None, device=device, max_length=max_length)
+    return DenseRetriever(encoder, batch_size=batch_size, cache=cache,
+                          name=f"dense:{arg}" if arg else "dense")

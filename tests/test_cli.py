@@ -1,0 +1,64 @@
+"""The `pergen` CLI: exact outputs on real data, and clear errors on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from pergen.cli import app
+from pergen.data import load_outputs
+from pergen.ranking import rank
+
+runner = CliRunner()
+
+
+def test_rank_writes_lamp_ranking(huffpost: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rank.json"
+    result = runner.invoke(app, ["rank", "--data", str(huffpost), "--split", "dev",
+                                 "--retriever", "bm25", "--out", str(out), "--limit", "5"])
+    assert result.exit_code == 0, result.output
+    ranking = json.loads(out.read_text())
+    assert ranking == rank(huffpost, "dev", "bm25", limit=5, progress=False)
+    assert len(ranking) == 5 and all(len(v) >= 5 for v in ranking.values())
+
+
+def test_evaluate_and_score_agree(huffpost: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["evaluate", "--data", str(huffpost), "--retriever", "none",
+                                 "--retriever", "bm25", "--model", "knn", "--limit", "10",
+                                 "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "rouge-1" in result.output and "bm25" in result.output
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    gold = tmp_path / "golds.json"
+    golds = load_outputs(huffpost / "dev_outputs.json").by_id
+    preds = load_outputs(tmp_path / "bm25" / "predictions.json").by_id
+    gold.write_text(json.dumps({"task": "LaMP_4", "golds": [
+        {"id": k, "output": golds[k]} for k in preds]}))
+    scored = runner.invoke(app, ["score", "--golds", str(gold), "--preds",
+                                 str(tmp_path / "bm25" / "predictions.json")])
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(scored.stdout) == metrics["bm25"]
+    assert (tmp_path / "table.md").read_text().startswith("| retriever | rouge-1 | rouge-L |")
+
+
+def test_bad_inputs_exit_2_with_clear_message(huffpost: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "data"
+    bad.mkdir()
+    (bad / "dev_questions.json").write_text('[{"id": "q1", "input": "x", "profile": [{}]}]')
+    (bad / "dev_outputs.json").write_text('{"task": "LaMP_4", "golds": []}')
+    result = runner.invoke(app, ["rank", "--data", str(bad), "--retriever", "bm25",
+                                 "--out", str(tmp_path / "r.json")])
+    assert result.exit_code == 2
+    assert "dev_questions.json" in result.output and "record q1" in result.output
+    assert "profile[0].id" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, ["evaluate", "--data", str(huffpost), "--retriever", "bm42",
+                                 "--model", "knn", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "unknown retriever 'bm42'" in result.output
+    result = runner.invoke(app, ["evaluate", "--data", str(huffpost), "--model", "gpt9",
+                                 "--out", str(tmp_path / "o2")])
+    assert result.exit_code == 2 and "unknown model 'gpt9'" in result.output
+    result = runner.invoke(app, ["score", "--golds", str(huffpost / "dev_outputs.json"),
+                                 "--preds", str(tmp_path / "missing.json")])
+    assert result.exit_code == 2 and "no such file" in result.output

@@ -1,0 +1,163 @@
+"""Every registered retriever keeps the protocol; none, random, recency and RRF by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from pergen.errors import ConfigError
+from pergen.records import ProfileItem, Scored
+from pergen.retrievers import RETRIEVERS, RankRequest, get_retriever, rank_many
+from pergen.retrievers._tokens import _SEP
+from pergen.retrievers.base import BaseRetriever
+from pergen.retrievers.encoder import Encoder
+from pergen.retrievers.rrf import fuse
+
+HOSTILE = [
+    "",
+    "   \t\n ",
+    "naïve café — 東京 🙂 \u200b zero\u200bwidth",
+    "no\u3000break\xa0space\u2028line",
+    "lone \ud800 surrogate and NUL \x00 byte",
+    f"contains the bm25 separator {_SEP} inside",
+    "The the THE the. the, the",
+    "long " * 20000,
+    "x" * 5000,
+]
+
+
+def items(texts: list[str], dated: bool = True) -> list[ProfileItem]:
+    return [ProfileItem(id=f"p{i}", position=i,
+                        fields={"text": t, **({"date": f"2020-01-{i % 28 + 1:02d}"}
+                                              if dated else {})})
+            for i, t in enumerate(texts)]
+
+
+def request(query: str, profile: list[ProfileItem]) -> RankRequest:
+    return RankRequest(query, profile, [p.get("text") for p in profile])
+
+
+@pytest.fixture(scope="session")
+def encoder() -> Encoder:
+    return Encoder.load()  # the real all-MiniLM-L6-v2, loaded once for the session
+
+
+@pytest.fixture(scope="session")
+def built(encoder: Encoder) -> dict[str, BaseRetriever]:
+    """One instance per registered name; dense ones share the session's encoder."""
+    share = {"dense": {"encoder": encoder}}
+    out = {}
+    for name in RETRIEVERS.names():
+        options = share.get(name, {"options": share} if name == "rrf" else {})
+        out[name] = get_retriever(name, **options)
+    return out
+
+
+def check_permutation(name: str, profile: list[ProfileItem], ranked: list[Scored]) -> None:
+    if name == "none":
+        assert ranked == []
+        return
+    assert all(isinstance(s, Scored) and isinstance(s.score, float) for s in ranked)
+    assert sorted(id(s.item) for s in ranked) == sorted(id(p) for p in profile)
+    assert len(ranked) == len(profile)
+    scores = [s.score for s in ranked]
+    assert scores == sorted(scores, reverse=True), "best first"
+
+
+@pytest.mark.parametrize("name", RETRIEVERS.names())
+def test_contract(name: str, built: dict[str, BaseRetriever]) -> None:
+    ret = built[name]
+    assert isinstance(ret.name, str) and ret.name.startswith(name)
+    profile = items(["the cat sat on the mat", "dogs chase cats", "stock markets fell",
+                     "a cat and a dog", "the weather is mild"])
+    req = request("cat dog", profile)
+    check_permutation(name, profile, ret.rank(req))
+    assert ret.rank(request("cat", [])) == []
+    one = items(["only item"])
+    check_permutation(name, one, ret.rank(request("anything", one)))
+    hostile = items(HOSTILE)
+    for query in ["", "the", HOSTILE[2], HOSTILE[4], HOSTILE[-2]]:
+        check_permutation(name, hostile, ret.rank(request(query, hostile)))
+    # A batch ranks like the requests one by one.
+    reqs = [req, request("", []), request("the cat", hostile), request("markets", profile)]
+    batched = rank_many(ret, reqs)
+    single = [ret.rank(r) for r in reqs]
+    assert [[id(s.item) for s in r] for r in batched] == [[id(s.item) for s in r] for r in single]
+
+
+def test_unknown_names_and_options() -> None:
+    with pytest.raises(ConfigError, match="known: .*bm25"):
+        get_retriever("nope")
+    with pytest.raises(ConfigError):
+        get_retriever("bm25", colour="red")
+    with pytest.raises(ConfigError):
+        get_retriever("bm25:arg")
+    with pytest.raises(ConfigError):
+        get_retriever("random:abc")
+    with pytest.raises(ConfigError):
+        get_retriever("rrf:bm25++recency")
+    with pytest.raises(ConfigError):
+        get_retriever("rrf:rrf")
+
+
+def test_none_and_names() -> None:
+    assert get_retriever("none").rank(request("q", items(["a", "b"]))) == []
+    assert get_retriever("random:7").name == "random:7"
+    assert get_retriever("rrf:bm25+recency").name == "rrf:bm25+recency"
+
+
+def test_random_is_seeded_per_request() -> None:
+    profile = items([f"doc {i}" for i in range(30)])
+    order = lambda ret, q: [s.item.id for s in ret.rank(request(q, profile))]
+    a, b = get_retriever("random"), get_retriever("random:0")
+    assert order(a, "q1") == order(b, "q1")  # default seed is 0
+    assert order(a, "q1") == order(a, "q1")  # same request, same order, any history
+    assert order(a, "q1") != order(a, "q2")  # the query is mixed into the seed
+    assert order(get_retriever("random", seed=5), "q1") == order(get_retriever("random:5"), "q1")
+    assert order(get_retriever("random:5"), "q1") != order(a, "q1")
+
+
+def test_recency_newest_first_then_undated_by_position() -> None:
+    def item(i: int, date: str | None) -> ProfileItem:
+        return ProfileItem(f"p{i}", {"text": "t", **({"date": date} if date is not None else {})}, i)
+
+    profile = [item(0, "2019-01-01"), item(1, None), item(2, "2021-06-01T10:00"),
+               item(3, "2021-06-01"), item(4, ""), item(5, "2021-06-01"), item(6, None)]
+    got = [s.item.id for s in get_retriever("recency").rank(request("q", profile))]
+    # Dated newest first, equal dates in profile order; then undated, later position first.
+    assert got == ["p2", "p3", "p5", "p0", "p6", "p4", "p1"]
+    undated = items(["a", "b", "c"], dated=False)
+    assert [s.item.id for s in get_retriever("recency").rank(request("q", undated))] == [
+        "p2", "p1", "p0"]
+
+
+def test_rrf_by_hand() -> None:
+    a, b, c = items(["a", "b", "c"])
+    s = lambda *xs: [Scored(x, 0.0) for x in xs]
+    fused = fuse([a, b, c], [s(a, b, c), s(c, a, b)], k=60)
+    assert [x.item.id for x in fused] == ["p0", "p2", "p1"]
+    assert [x.score for x in fused] == pytest.approx([1 / 61 + 1 / 62, 1 / 61 + 1 / 63,
+                                                      1 / 62 + 1 / 63])
+    # A tie keeps profile order, whichever profile order that is.
+    assert [x.item.id for x in fuse([a, b], [s(a, b), s(b, a)])] == ["p0", "p1"]
+    assert [x.item.id for x in fuse([b, a], [s(a, b), s(b, a)])] == ["p1", "p0"]
+    # k sets how much a first place outweighs steady second places: c is second three
+    # times; b is first once and third twice. With k=0 b wins, with k=60 c does.
+    votes = [s(a, c, b), s(b, c, a), s(a, c, b)]
+    assert [x.item.id for x in fuse([a, b, c], votes, k=0)] == ["p0", "p1", "p2"]
+    assert [x.score for x in fuse([a, b, c], votes, k=0)] == pytest.approx([7 / 3, 5 / 3, 3 / 2])
+    assert [x.item.id for x in fuse([a, b, c], votes, k=60)] == ["p0", "p2", "p1"]
+    # An empty ranking (the `none` retriever) adds nothing; a partial one counts its items.
+    assert [x.item.id for x in fuse([a, b, c], [[], s(c)])] == ["p2", "p0", "p1"]
+    with pytest.raises(ConfigError):
+        fuse([a, b], [s(c)])
+
+
+def test_rrf_fuses_real_retrievers() -> None:
+    profile = items(["cat cat cat", "dog", "cat dog"])
+    req = request("cat", profile)
+    bm25, recency = get_retriever("bm25"), get_retriever("recency")
+    expected = fuse(profile, [bm25.rank(req), recency.rank(req)], k=60)
+    got = get_retriever("rrf:bm25+recency", k=60).rank(req)
+    assert [(x.item.id, x.score) for x in got] == [(x.item.id, x.score) for x in expected]
+    shared = get_retriever("rrf", retrievers=[bm25, recency], k=10)
+    assert shared.name == "rrf:bm25+recency" and shared.k == 10

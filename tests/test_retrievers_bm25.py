@@ -1,0 +1,97 @@
+"""BM25 equals the paper's rank_bm25 on every dev question of both shared data sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pergen.data import load_questions, questions_path
+from pergen.records import ProfileItem
+from pergen.retrievers import RankRequest, get_retriever
+from pergen.retrievers.bm25 import BM25Retriever
+from pergen.tasks import get_task
+
+rank_bm25 = pytest.importorskip("rank_bm25")
+
+
+def dev_requests(data: Path, task_name: str | Path) -> list[RankRequest]:
+    task = get_task(task_name)
+    return [RankRequest(task.query(q.input), q.profile, [task.document(i) for i in q.profile])
+            for q in load_questions(questions_path(data, "dev"))]
+
+
+def reference(req: RankRequest) -> np.ndarray:
+    return rank_bm25.BM25Okapi([d.split() for d in req.docs]).get_scores(req.query.split())
+
+
+@pytest.fixture(scope="module", params=["huffpost", "tweets"])
+def requests(request: pytest.FixtureRequest, huffpost: Path, tweets: Path,
+             tweet_task_path: Path) -> list[RankRequest]:
+    if request.param == "huffpost":
+        return dev_requests(huffpost, "LaMP_4")
+    return dev_requests(tweets, tweet_task_path)
+
+
+def test_scores_and_rankings_equal_rank_bm25(requests: list[RankRequest]) -> None:
+    ret = get_retriever("bm25")
+    ranked = []
+    for start in range(0, len(requests), 16):  # batches, as the pipeline ranks
+        ranked += ret.rank_many(requests[start:start + 16])
+    assert len(ranked) == len(requests) > 100
+    for req, got in zip(requests, ranked):
+        ref = reference(req)
+        mine = ret.scores(req.query, req.docs)
+        assert np.allclose(mine, ref, rtol=1e-12, atol=1e-12)
+        assert np.array_equal(mine, ref)  # same float operations in the same order
+        order = sorted(range(len(ref)), key=lambda i: -ref[i])  # stable: ties by profile
+        assert [s.item for s in got] == [req.profile[i] for i in order]
+        assert [s.score for s in got] == [float(ref[i]) for i in order]
+
+
+def test_batch_composition_does_not_matter(requests: list[RankRequest]) -> None:
+    sample = requests[:40]
+    one_batch = BM25Retriever().rank_many(sample)
+    fresh = BM25Retriever()
+    one_by_one = [fresh.rank(r) for r in reversed(sample)][::-1]
+    assert [[(s.item.id, s.score) for s in r] for r in one_batch] == \
+        [[(s.item.id, s.score) for s in r] for r in one_by_one]
+
+
+def test_recency_dates_non_increasing(requests: list[RankRequest]) -> None:
+    ret = get_retriever("recency")
+    for req in requests:
+        dates = [s.item.date for s in ret.rank(req)]
+        assert all(dates)  # both data sets date every item
+        assert dates == sorted(dates, reverse=True)
+
+
+def profile(*texts: str) -> list[ProfileItem]:
+    return [ProfileItem(f"p{i}", {"text": t}, i) for i, t in enumerate(texts)]
+
+
+@pytest.mark.parametrize("docs,query", [
+    (["the cat sat", "the dog sat", "the bird flew", "a fish swam"], "the cat"),
+    (["a a a", "a b", "b b b b b b"], "a b a"),                 # repeated query words
+    (["x y", "x y", "y x"], "x y z"),                          # exact ties, unknown word
+    (["same words here", "same words here", "other"], "same words here"),
+    (["", "word", ""], "word"),                                # empty documents
+    (["Case case CASE", "case"], "case"),                      # case-sensitive
+    (["e\u0301t\u00e9 \u3000 caf\u00e9", "caf\u00e9 \xa0 x"], "caf\u00e9 x"),  # unicode spaces
+])
+def test_small_cases_equal_rank_bm25(docs: list[str], query: str) -> None:
+    items = profile(*docs)
+    req = RankRequest(query, items, docs)
+    ref = reference(req)
+    assert np.array_equal(BM25Retriever().scores(query, docs), ref)
+    order = sorted(range(len(ref)), key=lambda i: -ref[i])
+    assert [s.item.id for s in BM25Retriever().rank(req)] == [f"p{i}" for i in order]
+
+
+def test_degenerate_profiles_score_zero() -> None:
+    ret = BM25Retriever()
+    assert ret.scores("q", []).tolist() == []
+    assert ret.scores("q", ["", "  "]).tolist() == [0.0, 0.0]  # rank_bm25 divides by zero
+    assert ret.scores("", ["a b"]).tolist() == [0.0]
+    assert ret.scores("zzz", ["a b", "c"]).tolist() == [0.0, 0.0]
