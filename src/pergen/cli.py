@@ -14,6 +14,7 @@ from typing import Callable, Optional, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape as rich_escape
 from rich.table import Table
 
 from .errors import PergenError
@@ -38,7 +39,7 @@ def friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except PergenError as e:
-            err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+            err.print("[bold red]error:[/]", rich_escape(str(e)), highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("interrupted: finished work is saved; run the same command to resume")
