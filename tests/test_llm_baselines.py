@@ -12,17 +12,12 @@ from pergen.errors import ConfigError
 from pergen.llm import MODELS, Generator, Request, WhitespaceTokenizer, get_model
 from pergen.tasks import get_task
 
-DATA = Path("/work/shared/data/huffpost_headlines")
-if not DATA.exists():
-    DATA = Path(__file__).resolve().parents[2] / "shared/data/huffpost_headlines"
 TASK = get_task("LaMP_4")
 
 
 @pytest.fixture(scope="module")
-def requests_() -> list[Request]:
-    if not DATA.exists():
-        pytest.skip("shared huffpost data not found")
-    qs = load_questions(DATA / "dev_questions.json", limit=3)
+def requests_(huffpost: Path) -> list[Request]:
+    qs = load_questions(huffpost / "dev_questions.json", limit=3)
     # "retrieved": the two newest profile items, enough to check which one knn answers with
     return [Request(q.input, q.input, tuple(q.profile[-2:][::-1]), TASK) for q in qs]
 

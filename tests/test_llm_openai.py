@@ -6,16 +6,17 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 pytest.importorskip("httpx")
 
-from pergen.errors import BackendError, ConfigError  # noqa: E402
-from pergen.llm import Request, WhitespaceTokenizer, get_model  # noqa: E402
-from pergen.tasks import get_task  # noqa: E402
+from pergen.errors import BackendError, ConfigError
+from pergen.llm import Request, WhitespaceTokenizer, get_model
+from pergen.tasks import get_task
 
 TASK = get_task("LaMP_4")
 

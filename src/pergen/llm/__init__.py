@@ -9,11 +9,12 @@ with the extra to install; torch is imported only when a local model is asked fo
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import MissingExtraError
-from .base import MODELS, Generator, LabelScorer, Request, Tokenizer, WhitespaceTokenizer
 from . import baselines  # noqa: F401  (registers knn, copy-input)
+from .base import MODELS, Generator, LabelScorer, Request, Tokenizer, WhitespaceTokenizer
 
 DEFAULT_MODEL = "smollm2"
 
@@ -21,9 +22,9 @@ DEFAULT_MODEL = "smollm2"
 # torch takes seconds, so a module is imported only when one of its models is asked for.
 _LAZY = {
     "hf": ("transformers_backend", "transformers", "local"),
-    "smollm2": ("transformers_backend", "transformers", "local"),
-    "gemma3-270m": ("transformers_backend", "transformers", "local"),
-    "qwen2.5-coder-0.5b": ("transformers_backend", "transformers", "local"),
+    "smollm2": ("embedded", "transformers", "local"),
+    "gemma3-270m": ("embedded", "transformers", "local"),
+    "qwen2.5-coder-0.5b": ("embedded", "transformers", "local"),
     "openai": ("openai_backend", "httpx", "openai"),
 }
 

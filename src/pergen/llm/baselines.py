@@ -7,19 +7,20 @@ query part of the input (a floor for generation tasks such as paraphrasing).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..errors import ConfigError
-from .base import MODELS, Request, WhitespaceTokenizer
+from .base import MODELS, Request, Tokenizer, WhitespaceTokenizer
 
 
 class KnnBaseline:
     """Answer with the user's own output in the top retrieved item (empty if none)."""
 
-    name = "knn"
+    name: str = "knn"
 
     def __init__(self) -> None:
-        self.tokenizer = WhitespaceTokenizer()
+        self.tokenizer: Tokenizer = WhitespaceTokenizer()
 
     def generate(self, requests: Sequence[Request], max_new_tokens: int) -> list[str]:
         return [r.task.output_of(r.retrieved[0]) if r.retrieved else "" for r in requests]
@@ -28,10 +29,10 @@ class KnnBaseline:
 class CopyInputBaseline:
     """Answer with the task's query: the input without its instruction."""
 
-    name = "copy-input"
+    name: str = "copy-input"
 
     def __init__(self) -> None:
-        self.tokenizer = WhitespaceTokenizer()
+        self.tokenizer: Tokenizer = WhitespaceTokenizer()
 
     def generate(self, requests: Sequence[Request], max_new_tokens: int) -> list[str]:
         return [r.task.query(r.input) for r in requests]

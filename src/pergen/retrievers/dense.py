@@ -56,7 +56,7 @@ class DenseRetriever(BaseRetriever):
     def rank_many(self, requests: Sequence[RankRequest]) -> list[list[Scored]]:
         if self.cache:
             self._add([t for r in requests if r.docs for t in (r.query, *r.docs)])
-        out = []
+        out: list[list[Scored]] = []
         for r in requests:
             if not r.docs:
                 out.append([])
