@@ -11,6 +11,7 @@ import pytest
 
 from pergen.data import load_questions, questions_path
 from pergen.errors import ConfigError, MissingExtraError
+from pergen.records import ProfileItem
 from pergen.retrievers import RankRequest, get_retriever
 from pergen.retrievers.dense import DenseRetriever
 from pergen.retrievers.encoder import Encoder, default_model_path
@@ -69,8 +70,6 @@ def test_mean_pooling_and_raw_dot_product(encoder: Encoder) -> None:
     got = encoder.encode(texts)
     assert np.allclose(got, expected, atol=1e-5)
     assert not np.allclose(np.linalg.norm(got, axis=1), 1.0)  # no normalization
-    req = RankRequest(texts[0], [], [])
-    from pergen.records import ProfileItem
     items = [ProfileItem(str(i), {"text": t}, i) for i, t in enumerate(texts[1:])]
     req = RankRequest(texts[0], items, texts[1:])
     ranked = DenseRetriever(encoder).rank(req)
