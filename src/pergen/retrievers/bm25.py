@@ -84,6 +84,7 @@ class BM25Retriever(BaseRetriever):
         Where rank_bm25 divides by zero (no documents, or only empty ones) every score is
         0, so the ranking is the profile order.
         """
+        self._tokens.add(docs)
         return self._score([query], [docs])[0]
 
     def _scratch(self, size: int) -> np.ndarray:
@@ -93,9 +94,9 @@ class BM25Retriever(BaseRetriever):
 
     def _score(self, queries: Sequence[str], doc_lists: Sequence[Sequence[str]]
                ) -> tuple[np.ndarray, np.ndarray]:
-        """Scores of all documents of the batch, concatenated, and each request's count."""
+        """Scores of all documents of the batch (texts already added), concatenated, and
+        each request's document count."""
         tokens = self._tokens
-        tokens.add(chain.from_iterable(doc_lists))
         vocab, width = tokens.vocab, max(1, len(tokens.vocab))
         n = np.array([len(d) for d in doc_lists], dtype=np.int64)
         slots = tokens.slots(chain.from_iterable(doc_lists), int(n.sum()))
@@ -119,16 +120,15 @@ class BM25Retriever(BaseRetriever):
         df_at = np.bincount(first, minlength=len(key))  # df of the key first seen there
 
         # rank_bm25's floor: epsilon * mean IDF over the vocabulary, summed left to right
-        # in first-occurrence order (cumsum along a row is sequential).
+        # in first-occurrence order: bincount adds its weights in input order.
         logs = _log_half(1 << int(n.max(initial=0)).bit_length())
         seen = np.flatnonzero(df_at)
         seen_req = key[seen] // width
-        n_seen = np.bincount(seen_req, minlength=len(n))
-        grid = np.zeros((len(n), int(n_seen.max(initial=0)) + 1))
         df = df_at[seen]
-        grid[seen_req, segment_index(n_seen)] = logs[n[seen_req] - df] - logs[df]
-        eps = self.epsilon * np.divide(np.cumsum(grid, axis=1)[:, -1], n_seen,
-                                       out=np.zeros(len(n)), where=n_seen > 0)
+        idf_sum = np.bincount(seen_req, weights=logs[n[seen_req] - df] - logs[df],
+                              minlength=len(n))
+        n_seen = np.bincount(seen_req, minlength=len(n))
+        eps = self.epsilon * np.divide(idf_sum, n_seen, out=np.zeros(len(n)), where=n_seen > 0)
 
         # Distinct query words present in their request's profile: one row each.
         qids = [[vocab[t] for t in q.split() if t in vocab] for q in queries]
