@@ -91,7 +91,7 @@ def test_rouge_hand_computed():
 
 def test_metrics_table():
     assert set(metrics.METRICS) == {"accuracy", "f1", "mae", "rmse", "rouge-1", "rouge-L"}
-    assert metrics.LOWER_IS_BETTER == {"mae", "rmse"}
+    assert {"mae", "rmse"} == metrics.LOWER_IS_BETTER
     assert metrics.METRICS["mae"](["2"], ["4"]) == 2.0
     assert metrics.METRICS["f1"].per_example(["a", "b"], ["a", "a"], LABELS) == [1.0, 0.0]
 

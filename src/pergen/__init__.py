@@ -27,7 +27,8 @@ _EXPORTS = {
     "evaluate": "pergen.pipeline",
     "score": "pergen.metrics",
 }
-__all__ = list(_EXPORTS)
+__all__ = ["build_prompt", "evaluate", "get_model", "get_retriever", "get_task", "load_outputs",
+           "load_questions", "rank", "score", "write_outputs"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .data import load_outputs, load_questions, write_outputs

@@ -10,12 +10,12 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import Callable, Optional, TypeVar
+from typing import TypeVar
+from collections.abc import Callable
 
 import typer
 from rich.console import Console
 from rich.markup import escape as rich_escape
-from rich.table import Table
 
 from .errors import PergenError
 
@@ -53,7 +53,7 @@ def rank_cmd(data: Path = DataOpt, split: str = SplitOpt,
              retriever: str = typer.Option(..., "--retriever", help="none, random, recency, "
                                            "bm25, dense[:FOLDER], rrf[:a+b+c]"),
              out_file: Path = typer.Option(..., "--out", help="Ranking JSON to write"),
-             task: Optional[str] = TaskOpt, limit: Optional[int] = LimitOpt,
+             task: str | None = TaskOpt, limit: int | None = LimitOpt,
              with_date: bool = typer.Option(False, "--with-date", help="Append 'date: ...' to "
                                             "documents, as in the paper")) -> None:
     """Write the LaMP ranking file {question_id: [profile_item_id, ...]}, best first."""
@@ -68,7 +68,7 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
                  retriever: list[str] = typer.Option(["none", "bm25"], "--retriever",
                                                      help="Repeat for several"),
                  out_dir: Path = typer.Option(..., "--out", help="Run folder (resumable)"),
-                 task: Optional[str] = TaskOpt, limit: Optional[int] = LimitOpt,
+                 task: str | None = TaskOpt, limit: int | None = LimitOpt,
                  k: int = typer.Option(4, "--k", min=0, help="Profile items in the prompt"),
                  model: str = typer.Option("smollm2", "--model", help="smollm2, knn, copy-input,"
                                            " hf:PATH, openai:MODEL@BASE_URL"),
@@ -97,7 +97,7 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
 @friendly
 def score_cmd(golds: Path = typer.Option(..., "--golds", help="Gold outputs JSON"),
               preds: Path = typer.Option(..., "--preds", help="Predictions JSON (same shape)"),
-              task: Optional[str] = typer.Option(None, "--task",
+              task: str | None = typer.Option(None, "--task",
                                                  help="Default: the golds file's 'task'")) -> None:
     """Print the task's metrics as JSON, as the official LaMP evaluator computes them."""
     from .data import load_outputs
@@ -113,7 +113,7 @@ def score_cmd(golds: Path = typer.Option(..., "--golds", help="Gold outputs JSON
 @app.command("demo")
 @friendly
 def demo_cmd(out_dir: Path = typer.Option(Path("runs/demo"), "--out"),
-             limit: Optional[int] = typer.Option(None, "--limit", min=1),
+             limit: int | None = typer.Option(None, "--limit", min=1),
              model: str = typer.Option("smollm2", "--model")) -> None:
     """Compare no personalization, BM25, recency and dense on real chat data (few minutes)."""
     from .demo import DEMO_RETRIEVERS, demo_data_dir

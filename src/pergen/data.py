@@ -10,7 +10,8 @@ from __future__ import annotations
 import codecs
 import json
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
+from collections.abc import Iterator
 
 import ijson
 
@@ -51,7 +52,7 @@ def _as_text(value: Any, *, file: str, record: str, field: str, required: bool =
     """Coerce a JSON scalar to str (numbers are accepted: ratings are often ints)."""
     if isinstance(value, str):
         return value
-    if isinstance(value, bool) or isinstance(value, (list, dict)):
+    if isinstance(value, (bool, list, dict)):
         raise DataError(f"expected a string, got {type(value).__name__}", file=file,
                         record=record, field=field)
     if value is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 from .errors import TaskError
 from .llm.base import Tokenizer

@@ -8,7 +8,8 @@ lists the known ones.
 from __future__ import annotations
 
 from importlib.metadata import entry_points
-from typing import Callable, Generic, TypeVar
+from typing import Generic, TypeVar
+from collections.abc import Callable
 
 from .errors import ConfigError
 

@@ -7,7 +7,8 @@ encodes every distinct profile text only once per run.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
+from collections.abc import Sequence
 
 from ..records import ProfileItem, Scored
 from ..registry import Registry
