@@ -56,7 +56,7 @@ def rank_cmd(data: Path = DataOpt, split: str = SplitOpt,
              task: str | None = TaskOpt, limit: int | None = LimitOpt,
              with_date: bool = typer.Option(False, "--with-date", help="Append 'date: ...' to "
                                             "documents, as in the paper")) -> None:
-    """Write the LaMP ranking file {question_id: [profile_item_id, ...]}, best first."""
+    """Write the LaMP ranking file: each question id -> all its profile item ids, best first."""
     from .ranking import rank
     ranking = rank(data, split, retriever, out_file, task=task, limit=limit, with_date=with_date)
     err.print(f"ranked {len(ranking)} questions -> {out_file}")
