@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import codecs
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
-from collections.abc import Iterator
 
 import ijson
 

@@ -14,10 +14,10 @@ two forms: the corpus value and a per-example list (what significance tests pair
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
-from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, Iterable, Sequence
 
 from tqdm.auto import tqdm
 
@@ -25,6 +25,7 @@ from .metrics import per_example, score
 from .prompts import PromptOptions, build_prompt
 from .records import Question
 from .retrievers import RankRequest, Retriever, get_retriever, rank_many
+from .retrievers.rrf import DEFAULT as DEFAULT_FUSION
 from .storage import Journal, atomic_write_json
 from .tasks import TaskSpec, get_task
 
@@ -178,7 +179,7 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
                             with_date=with_date, label_mode=label_mode,
                             max_new_tokens=max_new_tokens)
     settings.prompt_options()  # validate before any work
-    built = {r: get_retriever(r) for r in dict.fromkeys(retrievers)}  # fail fast on bad names
+    built = build_retrievers(retrievers)  # before any work: fail fast on bad names
     out = Path(out_dir)
     runs: dict[str, RetrieverRun] = {}
     for spec_r, retriever in built.items():
@@ -193,6 +194,22 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
     if golds is not None:
         atomic_write_json(out / "metrics.json", {r: run.metrics for r, run in runs.items()})
     return runs
+
+
+def build_retrievers(specs: Iterable[str]) -> dict[str, Retriever]:
+    """Retrievers by spec; `rrf` reuses the ones also run on their own, so a dense
+    encoder (and its embedding cache) is loaded once per run, not once more for fusion."""
+    pool: dict[str, Retriever] = {}
+
+    def get(spec: str) -> Retriever:
+        if spec not in pool:
+            name, _, arg = spec.partition(":")
+            parts = (arg or DEFAULT_FUSION).split("+") if name == "rrf" else None
+            pool[spec] = (get_retriever("rrf", retrievers=[get(p) for p in parts]) if parts
+                          else get_retriever(spec))
+        return pool[spec]
+
+    return {spec: get(spec) for spec in dict.fromkeys(specs)}
 
 
 def resolve_task(data_dir: str | Path, split: str, task: str | TaskSpec | None) -> TaskSpec:

@@ -10,8 +10,8 @@ the prompt is the bare input.
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from .errors import TaskError
 from .llm.base import Tokenizer

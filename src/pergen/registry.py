@@ -7,9 +7,9 @@ lists the known ones.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
-from collections.abc import Callable
 
 from .errors import ConfigError
 

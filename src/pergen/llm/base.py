@@ -7,9 +7,9 @@ Backends that can score a closed label set by likelihood also implement `choose`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
-from collections.abc import Sequence
 
 from ..records import ProfileItem
 from ..registry import Registry

@@ -23,12 +23,13 @@ import importlib.util
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, redirect_stderr
+from collections.abc import Callable
+from contextlib import redirect_stderr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, MissingExtraError
+from ..hf import quiet_progress
 from .base import MODELS
 
 if TYPE_CHECKING:
@@ -133,20 +134,6 @@ def convert_gguf(parts: list[Path], key: str) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
-
-
-@contextmanager
-def quiet_progress() -> Iterator[None]:
-    """Hide transformers' progress bars while loading: the library never prints."""
-    from transformers.utils import logging as hf_logging
-
-    was_on = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_on:
-            hf_logging.enable_progress_bar()
 
 
 def _convert(folder: Path, file: str, out_dir: Path) -> None:

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, MissingExtraError
+from ..hf import quiet_progress
 from .base import MODELS, Request, Tokenizer
-from .embedded import gguf_folder, quiet_progress
+from .embedded import gguf_folder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers reads it: never download
 try:

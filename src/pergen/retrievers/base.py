@@ -6,9 +6,9 @@ encodes every distinct profile text only once per run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
-from collections.abc import Sequence
 
 from ..records import ProfileItem, Scored
 from ..registry import Registry

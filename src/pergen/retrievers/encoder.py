@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ConfigError, MissingExtraError
+from ..hf import quiet_progress
 
 if TYPE_CHECKING:
     import torch
@@ -99,8 +100,9 @@ class Encoder:
         except ImportError as e:
             raise MissingExtraError("torch/transformers", "local") from e
         try:
-            tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-            model = AutoModel.from_pretrained(str(path), local_files_only=True)
+            with quiet_progress():
+                tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+                model = AutoModel.from_pretrained(str(path), local_files_only=True)
         except (OSError, ValueError, KeyError) as e:
             raise ConfigError(f"cannot load an encoder from {root}: {e}") from e
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
