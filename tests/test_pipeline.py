@@ -104,3 +104,10 @@ def test_label_mode_choose_needs_a_scorer(huffpost: Path, tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match="choose"):
         evaluate(huffpost, "dev", ["none"], tmp_path, model="knn", limit=2,
                  label_mode="choose", progress=False)
+
+
+def test_rrf_reuses_the_runs_own_retrievers() -> None:
+    from pergen.pipeline import build_retrievers
+    built = build_retrievers(["bm25", "recency", "rrf:bm25+recency", "bm25"])
+    assert list(built) == ["bm25", "recency", "rrf:bm25+recency"]
+    assert built["rrf:bm25+recency"].retrievers == [built["bm25"], built["recency"]]
