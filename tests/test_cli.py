@@ -62,3 +62,28 @@ def test_bad_inputs_exit_2_with_clear_message(huffpost: Path, tmp_path: Path) ->
     result = runner.invoke(app, ["score", "--golds", str(huffpost / "dev_outputs.json"),
                                  "--preds", str(tmp_path / "missing.json")])
     assert result.exit_code == 2 and "no such file" in result.output
+
+
+def _outputs(path: Path, task: str, values: dict[str, str]) -> Path:
+    path.write_text(json.dumps({"task": task, "golds": [{"id": k, "output": v}
+                                                        for k, v in values.items()]}))
+    return path
+
+
+def test_score_by_hand_rating_and_tags(tmp_path: Path) -> None:
+    """LaMP-3: errors 1, 4 (unparseable 'five' for gold 5 becomes the worst extreme, 1),
+    0 -> MAE 5/3, RMSE sqrt(17/3). LaMP-2: accuracy 2/4; macro-F1 over all 15 tags:
+    comedy 0.5, classic 1, action 0, the 12 unseen tags 0 -> 1.5 / 15 = 0.1 ('funny' is
+    outside the label set: wrong, and no false positive for any tag)."""
+    golds = _outputs(tmp_path / "g3.json", "LaMP_3", {"a": "1", "b": "5", "c": "3"})
+    preds = _outputs(tmp_path / "p3.json", "LaMP_3", {"a": "2", "b": "five", "c": " 3 "})
+    result = runner.invoke(app, ["score", "--golds", str(golds), "--preds", str(preds)])
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout)
+    assert abs(got["mae"] - 5 / 3) < 1e-12 and abs(got["rmse"] - (17 / 3) ** 0.5) < 1e-12
+    golds = _outputs(tmp_path / "g2.json", "LaMP_2", {"a": "comedy", "b": "action",
+                                                      "c": "comedy", "d": "classic"})
+    preds = _outputs(tmp_path / "p2.json", "LaMP_2", {"a": "comedy", "b": "comedy",
+                                                      "c": "funny", "d": " classic"})
+    result = runner.invoke(app, ["score", "--golds", str(golds), "--preds", str(preds)])
+    assert json.loads(result.stdout) == {"accuracy": 0.5, "f1": 0.1}
