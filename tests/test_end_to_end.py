@@ -39,3 +39,15 @@ def test_tweets_choose_a_label(tweets: Path, tweet_task_path: Path, tmp_path: Pa
              limit=4, progress=False)
     preds = load_outputs(tmp_path / "recency" / "predictions.json").by_id
     assert len(preds) == 4 and set(preds.values()) <= {"[1]", "[2]"}
+
+
+def test_calibrate_removes_label_bias(tweets: Path, tweet_task_path: Path, tmp_path: Path,
+                                      smollm2) -> None:
+    """SmolLM2 prefers "[1]" whatever the tweets; calibration re-picks from the same scores."""
+    evaluate(tweets, "dev", ["bm25"], tmp_path, task=str(tweet_task_path), model=smollm2,
+             limit=8, label_mode="calibrate", progress=False)
+    journal = [json.loads(line) for line in
+               (tmp_path / "bm25" / "journal.jsonl").read_text().splitlines()]
+    assert all(len(r["label_scores"]) == 2 for r in journal)
+    preds = load_outputs(tmp_path / "bm25" / "predictions.json").by_id
+    assert set(preds.values()) == {"[1]", "[2]"}  # both labels used after calibration

@@ -78,8 +78,9 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
                  position: str = typer.Option("before", "--profile-position",
                                               help="Profile before or after the input"),
                  with_date: bool = typer.Option(False, "--with-date"),
-                 label_mode: str = typer.Option("auto", "--label-mode", help="auto, generate or "
-                                                "choose (most likely label)"),
+                 label_mode: str = typer.Option("auto", "--label-mode", help="auto, generate, choose "
+                                                "(most likely label) or calibrate (choose, "
+                                                "label bias removed over the run)"),
                  batch_size: int = typer.Option(8, "--batch-size", min=1)) -> None:
     """Retrieve, prompt, generate and score; print a Table-3 style comparison."""
     from .pipeline import evaluate

@@ -21,6 +21,7 @@ from . import data as lamp
 from .errors import ConfigError, DataError
 from .llm import get_model
 from .llm.base import Generator, LabelScorer, Request
+from .calibration import batch_calibrated
 from .metrics import per_example, score
 from .prompts import PromptOptions, build_prompt
 from .records import Question
@@ -29,7 +30,7 @@ from .retrievers.rrf import DEFAULT as DEFAULT_FUSION
 from .storage import Journal, atomic_write_json
 from .tasks import TaskSpec, get_task
 
-LABEL_MODES = ("auto", "generate", "choose")
+LABEL_MODES = ("auto", "generate", "choose", "calibrate")
 
 
 @dataclass(frozen=True)
@@ -93,15 +94,18 @@ def _check_settings(folder: Path, settings: dict[str, Any], retriever: str) -> N
 
 
 def _answer(model: Generator, requests: Sequence[Request], task: TaskSpec,
-            settings: EvalSettings) -> list[str]:
-    use_choose = task.labels and isinstance(model, LabelScorer) and settings.label_mode != "generate"
-    if settings.label_mode == "choose" and not use_choose:
-        raise ConfigError(f"--label-mode choose needs a task with labels and a model that scores"
-                          f" them; {model.name} on {task.name} cannot")
-    if use_choose:
-        return model.choose(requests, list(task.labels or ()))
+            settings: EvalSettings) -> tuple[list[str], list[list[float]] | None]:
+    """Answers, and the label scores when labels are picked by likelihood."""
+    use_scores = task.labels and isinstance(model, LabelScorer) and settings.label_mode != "generate"
+    if settings.label_mode in ("choose", "calibrate") and not use_scores:
+        raise ConfigError(f"--label-mode {settings.label_mode} needs a task with labels and a model"
+                          f" that scores them; {model.name} on {task.name} cannot")
+    if use_scores:
+        labels = list(task.labels or ())
+        scores = model.label_scores(requests, labels)
+        return [labels[max(range(len(labels)), key=lambda j: (s[j], -j))] for s in scores], scores
     max_new = settings.max_new_tokens or task.max_new_tokens
-    return [clean_output(o) for o in model.generate(requests, max_new)]
+    return [clean_output(o) for o in model.generate(requests, max_new)], None
 
 
 def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec: str,
@@ -123,14 +127,21 @@ def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec:
         requests = [_request(task, q, [s.item for s in r[: settings.k]], model, settings)
                     for q, r in zip(batch, ranked)]
         t0 = time.perf_counter()
-        answers = _answer(model, requests, task, settings)
+        answers, scores = _answer(model, requests, task, settings)
         llm_seconds += time.perf_counter() - t0
-        journal.append([{"id": q.id, "output": a, "retrieved": [i.id for i in req.retrieved],
-                         "prompt": req.prompt} for q, req, a in zip(batch, requests, answers)])
+        records = [{"id": q.id, "output": a, "retrieved": [i.id for i in req.retrieved],
+                    "prompt": req.prompt} for q, req, a in zip(batch, requests, answers)]
+        for record, s in zip(records, scores or ()):
+            record["label_scores"] = s
+        journal.append(records)
         bar.update(len(batch))
     bar.close()
     done = journal.read()
     predictions = {q.id: done[q.id]["output"] for q in questions}
+    if settings.label_mode == "calibrate":
+        calibrated = batch_calibrated([done[q.id]["label_scores"] for q in questions],
+                                      list(task.labels or ()))
+        predictions = dict(zip(predictions, calibrated))
     lamp.write_outputs(folder / "predictions.json", task.name, predictions)
     return RetrieverRun(retriever_spec, predictions, llm_seconds=llm_seconds,
                         total_seconds=time.perf_counter() - started)

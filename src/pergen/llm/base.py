@@ -51,6 +51,11 @@ class LabelScorer(Protocol):
 
     def choose(self, requests: Sequence[Request], labels: Sequence[str]) -> list[str]: ...
 
+    def label_scores(self, requests: Sequence[Request], labels: Sequence[str]
+                     ) -> list[list[float]]:
+        """log p(label | prompt) for every label, per request."""
+        ...
+
 
 class WhitespaceTokenizer:
     """Token budget in whitespace words, for backends whose tokenizer is not at hand."""

@@ -160,12 +160,16 @@ class TransformersModel:
         """
         if not labels:
             raise ConfigError("choose needs at least one label")
-        label_ids = [self.tokenizer.encode(lab) for lab in labels]
         answers = []
-        for r in requests:
-            scores = self.label_logliks(r, label_ids)
+        for scores in self.label_scores(requests, labels):
             answers.append(labels[max(range(len(labels)), key=lambda j: (scores[j], -j))])
         return answers
+
+    def label_scores(self, requests: Sequence[Request], labels: Sequence[str]
+                     ) -> list[list[float]]:
+        """log p(label | prompt) for every label, per request (see `label_logliks`)."""
+        label_ids = [self.tokenizer.encode(lab) for lab in labels]
+        return [self.label_logliks(r, label_ids) for r in requests]
 
     def label_logliks(self, request: Request, label_ids: Sequence[list[int]]) -> list[float]:
         """log p(label | prompt) for each tokenized label, sharing the prompt's computation."""
