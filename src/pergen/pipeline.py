@@ -8,6 +8,7 @@ Results (`predictions.json`, `scores.json`, `metrics.json`) are written atomical
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -84,7 +85,6 @@ def clean_output(text: str) -> str:
 def _check_settings(folder: Path, settings: dict[str, Any], retriever: str) -> None:
     path = folder / "run.json"
     if path.exists():
-        import json
         stored = json.loads(path.read_text(encoding="utf-8"))
         if stored.get("settings") != settings or stored.get("retriever") != retriever:
             raise ConfigError(f"{folder} holds a run with other settings ({stored.get('settings')});"
