@@ -90,7 +90,7 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
                     label_mode=label_mode, batch_size=batch_size)
     if any(r.metrics for r in runs.values()):
         table = write_comparison(runs, out_dir)
-        print_table(out, table, title=f"{data} / {split}")
+        print_table(out, table, title=f"{Path(data).name} / {split}")
     err.print(f"results in {out_dir}")
 
 
