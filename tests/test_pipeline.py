@@ -111,3 +111,22 @@ def test_rrf_reuses_the_runs_own_retrievers() -> None:
     built = build_retrievers(["bm25", "recency", "rrf:bm25+recency", "bm25"])
     assert list(built) == ["bm25", "recency", "rrf:bm25+recency"]
     assert built["rrf:bm25+recency"].retrievers == [built["bm25"], built["recency"]]
+
+
+def test_huge_profile_and_hostile_text(huffpost: Path, tmp_path: Path) -> None:
+    """20,000 profile items (real ones, repeated under new ids) and hostile strings."""
+    q = load_questions(huffpost / "dev_questions.json", limit=1)[0]
+    items = [{"id": f"p{i}", "date": p.date, "title": p.get("title"), "text": p.get("text")}
+             for i, p in enumerate(q.profile * (20000 // len(q.profile) + 1))][:20000]
+    items[7]["text"] = "\u202e\x00<script>alert(1)</script> \ud83d\ude00 " + "x" * 100_000
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "dev_questions.json").write_text(json.dumps(
+        [{"id": "huge", "input": q.input, "profile": items}]))
+    (data / "dev_outputs.json").write_text(json.dumps(
+        {"task": "LaMP_4", "golds": [{"id": "huge", "output": "a headline"}]}))
+    runs = evaluate(data, "dev", ["bm25", "recency"], tmp_path / "out", model="knn",
+                    progress=False)
+    assert set(runs) == {"bm25", "recency"}
+    journal = json.loads((tmp_path / "out" / "bm25" / "journal.jsonl").read_text())
+    assert len(journal["retrieved"]) == 4 and len(journal["prompt"]) < 20_000
