@@ -16,3 +16,6 @@ python -m pergen evaluate --data "$H" --split dev "${ALL[@]}" --model knn --out 
 python -m pergen evaluate --data "$T" --split dev --task "$TASK" "${ALL[@]}" --k 4 --model smollm2 --out "$OUT/tweets-smollm2"
 python -m pergen evaluate --data "$T" --split dev --task "$TASK" --retriever none --retriever bm25 --k 4 \
     --model smollm2 --label-mode generate --out "$OUT/tweets-smollm2-generate"
+python -m pergen evaluate --data "$T" --split dev --task "$TASK" "${ALL[@]}" --k 4 \
+    --model smollm2 --label-mode calibrate --out "$OUT/tweets-smollm2-calibrate"
+python bench/bench_overhead.py --limit 40
