@@ -18,4 +18,8 @@ python -m pergen evaluate --data "$T" --split dev --task "$TASK" --retriever non
     --model smollm2 --label-mode generate --out "$OUT/tweets-smollm2-generate"
 python -m pergen evaluate --data "$T" --split dev --task "$TASK" "${ALL[@]}" --k 4 \
     --model smollm2 --label-mode calibrate --out "$OUT/tweets-smollm2-calibrate"
+python -m pergen evaluate --data "$T" --split dev --task "$TASK" --retriever none --retriever bm25 \
+    --retriever recency --model knn --out "$OUT/tweets-knn"
+python -m pergen evaluate --data "$T" --split dev --task "$TASK" --retriever none --model copy-input \
+    --out "$OUT/tweets-copy-input"
 python bench/bench_overhead.py --limit 40
