@@ -1,7 +1,8 @@
 """Dense retrieval of the HuffPost dev split: the embedding cache against re-encoding.
 
 Both runs use the same all-MiniLM-L6-v2 encoder in this process and rank every dev
-question in batches of --questions (64, as ``pergen rank`` does), batch by batch in turn. "cached" is pergen's `dense`: each
+question in batches of --questions (64, as ``pergen rank`` does), batch by batch in turn.
+"cached" is pergen's `dense`: each
 distinct text (profile item or query) is encoded once per run. "re-encode" encodes each
 question's query and profile afresh, as a per-question loop does. Reports seconds, texts
 encoded, their ratios, and how far the two rankings differ (batch padding changes the

@@ -8,22 +8,17 @@ Everything comes from PyPI packages, so the demo runs on a fresh machine offline
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 from .errors import MissingExtraError
-from .storage import atomic_write_json
+from .storage import atomic_write_json, cache_dir
 
 DEMO_TASK = "chitchat_reply"
 DEMO_RETRIEVERS = ("none", "bm25", "recency", "dense")
 INSTRUCTION = "Write this user's reply to the following message: "
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("PERGEN_CACHE", Path.home() / ".cache" / "pergen"))
 
 
 def _load_chitchat() -> dict[str, Any]:

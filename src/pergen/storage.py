@@ -16,6 +16,12 @@ from pathlib import Path
 from typing import Any
 
 
+def cache_dir() -> Path:
+    """Where pergen keeps converted models and demo data: ``$PERGEN_CACHE`` or ``~/.cache/pergen``."""
+    root = os.environ.get("PERGEN_CACHE")
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "pergen"
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write `text` to `path` so that readers see the old or the new file, nothing between."""
     path = Path(path)

@@ -30,18 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, MissingExtraError
 from ..hf import quiet_progress
+from ..storage import cache_dir
 from .base import MODELS
 
 if TYPE_CHECKING:
     from .transformers_backend import TransformersModel
 
 _MARKER = "config.json"  # any finished transformers folder has it
-
-
-def cache_dir() -> Path:
-    """Where pergen keeps converted models: ``$PERGEN_CACHE`` or ``~/.cache/pergen``."""
-    root = os.environ.get("PERGEN_CACHE")
-    return Path(root).expanduser() if root else Path.home() / ".cache" / "pergen"
 
 
 def _package_dir(module: str, install: str) -> Path:

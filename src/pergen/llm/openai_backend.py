@@ -14,6 +14,7 @@ and hosted ones rate-limit; anything else fails at once. A failure raises
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Sequence
@@ -98,10 +99,8 @@ class OpenAIModel:
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         """Exponential backoff, stretched to the server's numeric Retry-After if longer."""
         delay = self.backoff * 2 ** (attempt - 1)
-        try:
+        with contextlib.suppress(ValueError):  # an HTTP date: keep the exponential delay
             delay = max(delay, float(retry_after or 0))
-        except ValueError:  # an HTTP date: keep the exponential delay
-            pass
         return min(30.0, delay)
 
     def _content(self, resp: httpx.Response) -> str:

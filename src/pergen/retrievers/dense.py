@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..records import Scored
-from ._scores import ranked
-from .base import RETRIEVERS, BaseRetriever, RankRequest
+from .base import RETRIEVERS, BaseRetriever, RankRequest, sort_scored
 from .encoder import Encoder
 
 
@@ -66,7 +65,7 @@ class DenseRetriever(BaseRetriever):
                 self._add([r.query, *r.docs])
             rows = np.fromiter(map(self._row.__getitem__, r.docs), np.int64, len(r.docs))
             query = self._vectors[self._row[r.query]]
-            out.append(ranked(r.profile, self._vectors[rows] @ query))
+            out.append(sort_scored(r.profile, (self._vectors[rows] @ query).tolist()))
         return out
 
 
