@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,7 +123,7 @@ def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec:
                desc=slug(retriever_spec), unit="q")
     for start in range(0, len(todo), batch_size):
         batch = todo[start:start + batch_size]
-        ranked = rank_many(retriever, [_rank_request(task, q, settings) for q in batch])
+        ranked = rank_many(retriever, [rank_request(task, q, settings.with_date) for q in batch])
         requests = [_request(task, q, [s.item for s in r[: settings.k]], model, settings)
                     for q, r in zip(batch, ranked)]
         t0 = time.perf_counter()
@@ -147,8 +147,9 @@ def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec:
                         total_seconds=time.perf_counter() - started)
 
 
-def _rank_request(task: TaskSpec, q: Question, settings: EvalSettings) -> RankRequest:
-    docs = [task.document(item, settings.with_date) for item in q.profile]
+def rank_request(task: TaskSpec, q: Question, with_date: bool = False) -> RankRequest:
+    """What a retriever sees for a question: the task's query and its profile's documents."""
+    docs = [task.document(item, with_date) for item in q.profile]
     return RankRequest(task.query(q.input), q.profile, docs)
 
 
@@ -171,7 +172,7 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
              k: int = 4, limit: int | None = None, max_length: int = 512, view: str = "full",
              position: str = "before", with_date: bool = False, label_mode: str = "auto",
              max_new_tokens: int | None = None, batch_size: int = 8, progress: bool = True,
-             on_retriever: Callable[[RetrieverRun], None] | None = None) -> dict[str, RetrieverRun]:
+             ) -> dict[str, RetrieverRun]:
     """Run every retriever on a split; write predictions, per-example scores and metrics.
 
     Returns the runs by retriever spec. Metrics need the split's outputs file; without
@@ -200,8 +201,6 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
         if golds is not None:
             _score_run(run, spec, golds, folder)
         runs[spec_r] = run
-        if on_retriever:
-            on_retriever(run)
     if golds is not None:
         atomic_write_json(out / "metrics.json", {r: run.metrics for r, run in runs.items()})
     return runs

@@ -7,8 +7,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from . import data as lamp
-from .pipeline import resolve_task
-from .retrievers import RankRequest, get_retriever, rank_many
+from .pipeline import rank_request, resolve_task
+from .retrievers import get_retriever, rank_many
 from .storage import atomic_write_json
 from .tasks import TaskSpec
 
@@ -27,8 +27,7 @@ def rank(data_dir: str | Path, split: str, retriever: str, out: str | Path | Non
     for start in tqdm(range(0, len(questions), batch_size), disable=not progress, desc=retriever,
                       unit="batch"):
         batch = questions[start:start + batch_size]
-        requests = [RankRequest(spec.query(q.input), q.profile,
-                                [spec.document(i, with_date) for i in q.profile]) for q in batch]
+        requests = [rank_request(spec, q, with_date) for q in batch]
         for q, scored in zip(batch, rank_many(ret, requests)):
             ids = [s.item.id for s in scored]
             ranking[q.id] = ids if ids or not q.profile else [i.id for i in q.profile]
