@@ -51,7 +51,8 @@ def friendly(fn: F) -> F:
 @friendly
 def rank_cmd(data: Path = DataOpt, split: str = SplitOpt,
              retriever: str = typer.Option(..., "--retriever", help="none, random, recency, "
-                                           "bm25, dense[:FOLDER], rrf[:a+b+c]"),
+                                           "bm25, dense[:FOLDER], ropg-kd:FOLDER, ropg-rl:FOLDER, "
+                                           "rrf[:a+b+c]"),
              out_file: Path = typer.Option(..., "--out", help="Ranking JSON to write"),
              task: str | None = TaskOpt, limit: int | None = LimitOpt,
              with_date: bool = typer.Option(False, "--with-date", help="Append 'date: ...' to "
@@ -66,7 +67,9 @@ def rank_cmd(data: Path = DataOpt, split: str = SplitOpt,
 @friendly
 def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
                  retriever: list[str] = typer.Option(["none", "bm25"], "--retriever",
-                                                     help="Repeat for several"),
+                                                     help="Repeat for several: none, "
+                                                     "recency, bm25, dense[:FOLDER], ropg-kd:"
+                                                     "FOLDER, ropg-rl:FOLDER, rrf[:a+b+c]"),
                  out_dir: Path = typer.Option(..., "--out", help="Run folder (resumable)"),
                  task: str | None = TaskOpt, limit: int | None = LimitOpt,
                  k: int = typer.Option(4, "--k", min=0, help="Profile items in the prompt"),
@@ -109,6 +112,65 @@ def score_cmd(golds: Path = typer.Option(..., "--golds", help="Gold outputs JSON
     spec = get_task(task or g.task)
     json.dump(score(spec, g.by_id, p.by_id), sys.stdout, indent=2)
     sys.stdout.write("\n")
+
+
+@app.command("feedback")
+@friendly
+def feedback_cmd(data: Path = DataOpt, split: str = typer.Option("train", "--split"),
+                 out_dir: Path = typer.Option(..., "--out", help="Feedback store folder (resumable)"),
+                 task: str | None = TaskOpt, limit: int | None = LimitOpt,
+                 model: str = typer.Option("smollm2", "--model"),
+                 retriever: list[str] = typer.Option(["dense"], "--retriever",
+                                                     help="Initial retriever; repeat for the "
+                                                     "union of several"),
+                 signal: str = typer.Option("metric", "--signal", help="metric (score the "
+                                            "answer) or loglik (log-probability of the gold)"),
+                 depth: int = typer.Option(16, "--depth", min=1, help="Items per question (l)"),
+                 max_length: int = typer.Option(512, "--max-length"),
+                 with_date: bool = typer.Option(False, "--with-date"),
+                 label_mode: str = typer.Option("auto", "--label-mode")) -> None:
+    """Score each of the initial retriever's top items alone in the prompt (ROPG's feedback)."""
+    from .feedback import collect_feedback
+    store = collect_feedback(data, split, out_dir, model=model, retriever=retriever,
+                             signal=signal, depth=depth, task=task, limit=limit,
+                             max_length=max_length, with_date=with_date, label_mode=label_mode)
+    err.print(f"{len(store.done())} (question, item) pairs in {out_dir}")
+
+
+@app.command("train-retriever")
+@friendly
+def train_retriever_cmd(
+        feedback: list[Path] = typer.Option(..., "--feedback", help="Feedback store folder "
+                                            "(repeat to pool several)"),
+        out_dir: Path = typer.Option(..., "--out", help="Model folder to write (resumable)"),
+        method: str = typer.Option("kd", "--method", help="kd (distillation) or rl (REINFORCE)"),
+        epochs: int = typer.Option(10, "--epochs", min=1),
+        batch_size: int = typer.Option(8, "--batch-size", min=1, help="Questions per step"),
+        accumulation: int = typer.Option(1, "--accumulation", min=1,
+                                         help="Steps per update (paper: 8 x batch 8)"),
+        lr: float = typer.Option(1e-5, "--lr"),
+        temperature: float = typer.Option(1.0, "--temperature", help="KD softmax temperature"),
+        dev_fraction: float = typer.Option(0.1, "--dev-fraction",
+                                           help="Questions held out for model selection"),
+        patience: int = typer.Option(3, "--patience", min=1),
+        seed: int = typer.Option(0, "--seed"),
+        init: Path | None = typer.Option(None, "--init", help="Encoder folder to start from "
+                                         "(default: the dense retriever's model)")) -> None:
+    """Fine-tune the dense retriever from feedback (ROPG); use it as ropg-kd:OUT / ropg-rl:OUT."""
+    from .ropg import TrainConfig, train_retriever
+    config = TrainConfig(method=method, epochs=epochs, batch_size=batch_size,
+                         accumulation=accumulation, lr=lr, temperature=temperature,
+                         dev_fraction=dev_fraction, patience=patience, seed=seed,
+                         init=str(init) if init else None)
+    history = train_retriever(feedback, out_dir, config,
+                              on_epoch=lambda e, f: err.print(
+                                  f"epoch {e}: " + ", ".join(f"{k} {v:.4f}" for k, v in f.items()
+                                                             if k != "epoch")))
+    first, best = history.epochs[0], history.epochs[history.best_epoch]
+    err.print(f"best epoch {history.best_epoch}: dev loss {first['dev_loss']:.4f} -> "
+              f"{best['dev_loss']:.4f}, dev top-1 feedback {first['dev_top1_feedback']:.4f} -> "
+              f"{best['dev_top1_feedback']:.4f}; model in {out_dir} (--retriever "
+              f"ropg-{method}:{out_dir})")
 
 
 @app.command("demo")

@@ -93,7 +93,7 @@ def _check_settings(folder: Path, settings: dict[str, Any], retriever: str) -> N
         atomic_write_json(path, {"retriever": retriever, "settings": settings})
 
 
-def _answer(model: Generator, requests: Sequence[Request], task: TaskSpec,
+def answer(model: Generator, requests: Sequence[Request], task: TaskSpec,
             settings: EvalSettings) -> tuple[list[str], list[list[float]] | None]:
     """Answers, and the label scores when labels are picked by likelihood."""
     use_scores = task.labels and isinstance(model, LabelScorer) and settings.label_mode != "generate"
@@ -124,10 +124,10 @@ def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec:
     for start in range(0, len(todo), batch_size):
         batch = todo[start:start + batch_size]
         ranked = rank_many(retriever, [rank_request(task, q, settings.with_date) for q in batch])
-        requests = [_request(task, q, [s.item for s in r[: settings.k]], model, settings)
+        requests = [build_request(task, q, [s.item for s in r[: settings.k]], model, settings)
                     for q, r in zip(batch, ranked)]
         t0 = time.perf_counter()
-        answers, scores = _answer(model, requests, task, settings)
+        answers, scores = answer(model, requests, task, settings)
         llm_seconds += time.perf_counter() - t0
         records = [{"id": q.id, "output": a, "retrieved": [i.id for i in req.retrieved],
                     "prompt": req.prompt} for q, req, a in zip(batch, requests, answers)]
@@ -153,7 +153,7 @@ def rank_request(task: TaskSpec, q: Question, with_date: bool = False) -> RankRe
     return RankRequest(task.query(q.input), q.profile, docs)
 
 
-def _request(task: TaskSpec, q: Question, items: list, model: Generator,
+def build_request(task: TaskSpec, q: Question, items: list, model: Generator,
              settings: EvalSettings) -> Request:
     prompt = build_prompt(task, q.input, items, model.tokenizer, settings.prompt_options())
     return Request(prompt=prompt, input=q.input, retrieved=tuple(items), task=task)
@@ -184,7 +184,7 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
     questions = lamp.load_questions(lamp.questions_path(data_dir, split), limit)
     if not questions:
         raise DataError("no questions", file=str(lamp.questions_path(data_dir, split)))
-    golds = _golds_for(data_dir, split, questions)
+    golds = golds_for(data_dir, split, questions)
     generator = get_model(model) if isinstance(model, str) else model
     settings = EvalSettings(task=spec.name, model=getattr(generator, "name", str(model)), k=k,
                             max_length=max_length, view=view, position=position,
@@ -235,7 +235,7 @@ def resolve_task(data_dir: str | Path, split: str, task: str | TaskSpec | None) 
     return get_task(name)
 
 
-def _golds_for(data_dir: str | Path, split: str, questions: Sequence[Question]
+def golds_for(data_dir: str | Path, split: str, questions: Sequence[Question]
                ) -> dict[str, str] | None:
     path = lamp.outputs_path(data_dir, split)
     if not path.exists():

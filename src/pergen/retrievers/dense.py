@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..records import Scored
 from .base import RETRIEVERS, BaseRetriever, RankRequest, sort_scored
 from .encoder import Encoder
@@ -78,3 +79,18 @@ def _dense(arg: str | None = None, *, batch_size: int = 32, device: str | None =
         encoder = Encoder.load(Path(arg) if arg else None, device=device, max_length=max_length)
     return DenseRetriever(encoder, batch_size=batch_size, cache=cache,
                           name=f"dense:{arg}" if arg else "dense")
+
+
+def _trained(kind: str) -> None:
+    """Register `kind:FOLDER`: a dense retriever trained by ROPG, named after its method."""
+    @RETRIEVERS.register(kind)
+    def factory(arg: str | None = None, **options: object) -> DenseRetriever:
+        if not arg:
+            raise ConfigError(f"{kind} needs the trained model's folder: {kind}:FOLDER")
+        retriever = _dense(arg, **options)  # type: ignore[arg-type]
+        retriever.name = f"{kind}:{arg}"
+        return retriever
+
+
+for _kind in ("ropg-kd", "ropg-rl"):
+    _trained(_kind)

@@ -152,8 +152,9 @@ class Encoder:
         """Write model, tokenizer and pooling settings; `Encoder.load(folder)` reads them."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(str(folder))
-        self.tokenizer.save_pretrained(str(folder))
+        with quiet_progress():
+            self.model.save_pretrained(str(folder))
+            self.tokenizer.save_pretrained(str(folder))
         settings = {"pooling": "mean", "normalize": False, "max_length": self.max_length}
         (folder / _SETTINGS).write_text(json.dumps(settings, indent=2), encoding="utf-8")
         return folder

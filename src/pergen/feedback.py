@@ -1,0 +1,220 @@
+"""Per-item LLM feedback: how useful is each profile item, alone in the prompt, to the LLM?
+
+For every question, the top `depth` items (l = 16 in the paper) of an initial retriever are
+put in the prompt ONE at a time, and the LLM's use of that item is scored:
+
+- ``metric`` (the paper's signal): the LLM answers and the task's feedback metric scores the
+  answer against the gold (ROUGE-1, accuracy, LaMP-3's normalized rating reward).
+- ``loglik`` (cheaper): the mean log-probability per token of the gold output given the
+  prompt, one teacher-forced forward pass and no decoding. It is also smoother: it ranks
+  items even where every answer scores 0.
+
+Values go to a `FeedbackStore`: one journal record per (question, item), in a folder whose
+``store.json`` names what produced them (model, task, template, retriever, signal, depth).
+A killed run resumes where it stopped; opening the folder with another producer is refused,
+so a different model never reuses stale values. Records carry the query and document text,
+which makes a store all that training a retriever needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from . import data as lamp
+from .errors import ConfigError, DataError
+from .llm import get_model
+from .llm.base import Generator, Request
+from .metrics import feedback as metric_feedback
+from .pipeline import (EvalSettings, answer, build_request, build_retrievers, golds_for,
+                       rank_request, resolve_task)
+from .records import Question
+from .retrievers import rank_many
+from .storage import Journal, atomic_write_json
+from .tasks import TaskSpec
+
+SIGNALS = ("metric", "loglik")
+STORE_FILE = "store.json"
+RECORDS_FILE = "feedback.jsonl"
+
+
+@dataclass(frozen=True)
+class FeedbackKey:
+    """What produced a store's values; two stores with different keys never mix."""
+
+    model: str
+    task: str
+    template: str  # digest of the task's templates and the prompt settings
+    retriever: str
+    signal: str
+    depth: int
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One stored feedback value: `item` alone in the prompt of `question`."""
+
+    question: str
+    item: str
+    rank: int  # position in the initial retriever's ranking, 0 = its top item
+    value: float
+    query: str
+    doc: str
+    output: str | None = None  # the LLM's answer (metric signal only)
+
+
+def template_digest(task: TaskSpec, settings: EvalSettings) -> str:
+    """A short digest of everything besides the model that shapes a one-item prompt."""
+    spec = {k: v for k, v in asdict(task).items() if k not in ("_regex", "description")}
+    payload = {"task": spec, "settings": asdict(settings)}
+    blob = json.dumps(payload, sort_keys=True, default=str).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+class FeedbackStore:
+    """A folder of feedback: ``store.json`` (the key) and ``feedback.jsonl`` (the pairs)."""
+
+    def __init__(self, folder: str | Path, key: FeedbackKey | None = None) -> None:
+        """Open `folder`; with a `key`, create it or check that it holds that key."""
+        self.folder = Path(folder)
+        path = self.folder / STORE_FILE
+        stored = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+        if key is None:
+            if stored is None:
+                raise ConfigError(f"{self.folder} is not a feedback store (no {STORE_FILE}); "
+                                  "collect one with `pergen feedback`")
+            key = FeedbackKey(**stored["key"])
+        elif stored is None:
+            atomic_write_json(path, {"key": asdict(key)})
+        elif stored["key"] != asdict(key):
+            raise ConfigError(f"{self.folder} holds feedback from {stored['key']}, not {asdict(key)};"
+                              " use another folder or delete it")
+        self.key = key
+        self.journal = Journal(self.folder / RECORDS_FILE, key="pair")
+
+    @staticmethod
+    def pair_id(question: str, item: str) -> str:
+        return f"{question}\t{item}"
+
+    def done(self) -> set[str]:
+        return set(self.journal.read())
+
+    def add(self, pairs: Sequence[Pair]) -> None:
+        self.journal.append([{"pair": self.pair_id(p.question, p.item), **asdict(p)}
+                             for p in pairs])
+
+    def pairs(self) -> list[Pair]:
+        """Every stored pair, in the order written (a re-written pair keeps its last value)."""
+        return [Pair(**{k: v for k, v in r.items() if k != "pair"})
+                for r in self.journal.read().values()]
+
+    def by_question(self) -> dict[str, list[Pair]]:
+        """Pairs grouped by question, each group in initial-retriever order."""
+        groups: dict[str, list[Pair]] = {}
+        for p in self.pairs():
+            groups.setdefault(p.question, []).append(p)
+        return {q: sorted(ps, key=lambda p: p.rank) for q, ps in groups.items()}
+
+    def values(self) -> dict[tuple[str, str], float]:
+        return {(p.question, p.item): p.value for p in self.pairs()}
+
+
+# -- signals ----------------------------------------------------------------------------
+def _metric_values(model: Generator, requests: Sequence[Request], golds: Sequence[str],
+                   task: TaskSpec, settings: EvalSettings) -> tuple[list[float], list[str]]:
+    answers, _ = answer(model, requests, task, settings)
+    return [metric_feedback(task, a, g) for a, g in zip(answers, golds)], answers
+
+
+def _loglik_values(model: Generator, requests: Sequence[Request], golds: Sequence[str]
+                   ) -> list[float]:
+    """Mean log-probability per gold token: comparable across golds of different length."""
+    loglik = getattr(model, "loglik", None)
+    if loglik is None:
+        raise ConfigError(f"the loglik signal needs a model that scores text (hf:, smollm2...);"
+                          f" {model.name} cannot: use --signal metric")
+    sums = loglik(requests, golds)
+    return [s / max(1, len(model.tokenizer.encode(g))) for s, g in zip(sums, golds)]
+
+
+# -- collection -------------------------------------------------------------------------
+def _candidates(ranked: Sequence[Sequence[Any]], depth: int) -> list[tuple[int, Any]]:
+    """The union of each ranking's top `depth` items, as (first rank seen, item)."""
+    seen: dict[str, tuple[int, Any]] = {}
+    for ranking in ranked:
+        for rank, s in enumerate(ranking[:depth]):
+            if s.item.id not in seen or rank < seen[s.item.id][0]:
+                seen[s.item.id] = (rank, s.item)
+    return sorted(seen.values(), key=lambda x: x[0])
+
+
+def _chunks(items: Sequence[Question], size: int) -> Iterator[Sequence[Question]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def collect_feedback(data_dir: str | Path, split: str, out_dir: str | Path,
+                     model: str | Generator = "smollm2", retriever: str | Sequence[str] = "dense",
+                     signal: str = "metric", depth: int = 16, task: str | TaskSpec | None = None,
+                     limit: int | None = None, max_length: int = 512, with_date: bool = False,
+                     label_mode: str = "auto", questions_per_step: int = 4,
+                     progress: bool = True) -> FeedbackStore:
+    """Score the top `depth` items of `retriever` (several: the union of their tops), one
+    item per prompt, for every question of a split; resumable, never recomputes a pair.
+
+    Returns the store. LLM calls go in steps of `questions_per_step` questions (up to
+    ``depth`` x that many prompts at once), each step appended to the journal when done.
+    """
+    if signal not in SIGNALS:
+        raise ConfigError(f"unknown feedback signal {signal!r}; known: {', '.join(SIGNALS)}")
+    if depth < 1:
+        raise ConfigError(f"depth must be >= 1, got {depth}")
+    specs = [retriever] if isinstance(retriever, str) else list(retriever)
+    spec = resolve_task(data_dir, split, task)
+    questions = lamp.load_questions(lamp.questions_path(data_dir, split), limit)
+    golds = golds_for(data_dir, split, questions)
+    if golds is None:
+        raise DataError("feedback needs gold outputs", file=str(lamp.outputs_path(data_dir, split)))
+    generator = get_model(model) if isinstance(model, str) else model
+    settings = EvalSettings(task=spec.name, model=generator.name, k=1, max_length=max_length,
+                            with_date=with_date, label_mode=label_mode)
+    key = FeedbackKey(generator.name, spec.name, template_digest(spec, settings), "|".join(specs),
+                      signal, depth)
+    store = FeedbackStore(out_dir, key)
+    done = store.done()
+    built = list(build_retrievers(specs).values())
+    bar = tqdm(total=len(questions), disable=not progress, desc=f"feedback/{signal}", unit="q")
+    for batch in _chunks(questions, max(1, questions_per_step)):
+        todo: list[tuple[Question, int, Any, str, str]] = []
+        requests = [rank_request(spec, q, with_date) for q in batch]
+        per_retriever = [rank_many(r, requests) for r in built]
+        for i, q in enumerate(batch):
+            for rank, item in _candidates([ranked[i] for ranked in per_retriever], depth):
+                if store.pair_id(q.id, item.id) not in done:
+                    doc = requests[i].docs[item.position]
+                    todo.append((q, rank, item, requests[i].query, doc))
+        if todo:
+            store.add(_score_pairs(todo, golds, spec, generator, settings, signal))
+        bar.update(len(batch))
+    bar.close()
+    return store
+
+
+def _score_pairs(todo: Sequence[tuple[Question, int, Any, str, str]], golds: dict[str, str],
+                 task: TaskSpec, model: Generator, settings: EvalSettings, signal: str) -> list[Pair]:
+    requests = [build_request(task, q, [item], model, settings) for q, _, item, _, _ in todo]
+    gold = [golds[q.id] for q, *_ in todo]
+    outputs: list[str | None] = [None] * len(todo)
+    if signal == "metric":
+        values, answers = _metric_values(model, requests, gold, task, settings)
+        outputs = list(answers)
+    else:
+        values = _loglik_values(model, requests, gold)
+    return [Pair(q.id, item.id, rank, float(v), query, doc, o)
+            for (q, rank, item, query, doc), v, o in zip(todo, values, outputs)]
