@@ -26,18 +26,23 @@ _EXPORTS = {
     "rank": "pergen.ranking",
     "evaluate": "pergen.pipeline",
     "score": "pergen.metrics",
+    "collect_feedback": "pergen.feedback",
+    "train_retriever": "pergen.ropg",
 }
-__all__ = ["build_prompt", "evaluate", "get_model", "get_retriever", "get_task", "load_outputs",
-           "load_questions", "rank", "score", "write_outputs"]
+__all__ = ["build_prompt", "collect_feedback", "evaluate", "get_model", "get_retriever",
+           "get_task", "load_outputs", "load_questions", "rank", "score", "train_retriever",
+           "write_outputs"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .data import load_outputs, load_questions, write_outputs
+    from .feedback import collect_feedback
     from .llm import get_model
     from .metrics import score
     from .pipeline import evaluate
     from .prompts import build_prompt
     from .ranking import rank
     from .retrievers import get_retriever
+    from .ropg import train_retriever
     from .tasks import get_task
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..records import Scored
-from .base import RETRIEVERS, BaseRetriever, RankRequest, sort_scored
+from .base import RETRIEVERS, BaseRetriever, RankRequest, Retriever, sort_scored
 from .encoder import Encoder
 
 
@@ -73,23 +74,21 @@ class DenseRetriever(BaseRetriever):
 @RETRIEVERS.register("dense")
 def _dense(arg: str | None = None, *, batch_size: int = 32, device: str | None = None,
            max_length: int | None = None, cache: bool = True,
-           encoder: Encoder | None = None) -> DenseRetriever:
+           encoder: Encoder | None = None, name: str = "dense") -> DenseRetriever:
     """`dense` (all-MiniLM-L6-v2) or `dense:FOLDER` (any transformers encoder folder)."""
     if encoder is None:
         encoder = Encoder.load(Path(arg) if arg else None, device=device, max_length=max_length)
     return DenseRetriever(encoder, batch_size=batch_size, cache=cache,
-                          name=f"dense:{arg}" if arg else "dense")
+                          name=f"{name}:{arg}" if arg else name)
 
 
 def _trained(kind: str) -> None:
     """Register `kind:FOLDER`: a dense retriever trained by ROPG, named after its method."""
     @RETRIEVERS.register(kind)
-    def factory(arg: str | None = None, **options: object) -> DenseRetriever:
+    def factory(arg: str | None = None, **options: Any) -> Retriever:
         if not arg:
             raise ConfigError(f"{kind} needs the trained model's folder: {kind}:FOLDER")
-        retriever = _dense(arg, **options)  # type: ignore[arg-type]
-        retriever.name = f"{kind}:{arg}"
-        return retriever
+        return _dense(arg, name=kind, **options)
 
 
 for _kind in ("ropg-kd", "ropg-rl"):

@@ -187,6 +187,7 @@ def train_retriever(stores: Sequence[str | Path], out_dir: str | Path,
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
         random.setstate(state["random"])
+        torch.set_rng_state(state["torch"])  # dropout masks continue as if never stopped
         history = History(**state["history"])
     else:
         figures = evaluate_dev(encoder, dev, config.method, config.temperature)
@@ -227,7 +228,7 @@ def _train_epoch(encoder: Encoder, train: Sequence[Example], config: TrainConfig
         loss = batch_loss(config.method, scores.float().cpu(), feedback, mask,
                           config.temperature, generator)
         (loss / config.accumulation).backward()
-        total, steps = total + float(loss), steps + 1
+        total, steps = total + loss.item(), steps + 1
         if step % config.accumulation == 0 or step == len(batches):
             torch.nn.utils.clip_grad_norm_(encoder.model.parameters(), config.clip)
             optimizer.step()
@@ -263,6 +264,7 @@ def _save_checkpoint(out: Path, encoder: Encoder, optimizer: torch.optim.Optimiz
     encoder.save(tmp)
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "generator": generator.get_state(), "random": random.getstate(),
+                "torch": torch.get_rng_state(),
                 "history": asdict(history)}, tmp / "state.pt")
     if final.exists():
         final.replace(old)

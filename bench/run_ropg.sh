@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# ROPG evidence of bench/RESULTS.md (dev split, embedded SmolLM2), for one data set:
+#   bash bench/run_ropg.sh huffpost|tweets
+# Every step is resumable: feedback stores, training folders and evaluate runs pick up
+# where they stopped. Training holds out 10% of the train questions for model selection;
+# the dev split is only used for the final figures below.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-../shared/data}
+OUT=${OUT:-runs}
+TRAIN_LIMIT=${TRAIN_LIMIT:-300}
+EPOCHS=${EPOCHS:-4}
+LR=${LR:-1e-4}
+case "${1:-huffpost}" in
+  huffpost) D=$DATA/huffpost_headlines; TASK=(); EVAL=(); RUN=$OUT/results/huffpost-smollm2 ;;
+  tweets) D=$DATA/troll_tweets_authorship; TASK=(--task examples/tasks/tweet_authorship.toml)
+          EVAL=(--label-mode calibrate); RUN=$OUT/results/tweets-smollm2-calibrate ;;
+  *) echo "usage: $0 huffpost|tweets" >&2; exit 2 ;;
+esac
+R=$OUT/ropg/${1:-huffpost}
+
+# 1. per-item feedback: top 16 dense items of each train question, one per prompt
+python -m pergen feedback --data "$D" "${TASK[@]}" --split train --limit "$TRAIN_LIMIT" \
+    --signal loglik --out "$R/fb-train-loglik"
+# 2. ROPG-KD and ROPG-RL from the same feedback
+for m in kd rl; do
+  python -m pergen train-retriever --feedback "$R/fb-train-loglik" --method $m \
+      --epochs "$EPOCHS" --lr "$LR" --out "$R/$m"
+done
+# 3. end to end on dev, k = 4 (dense is resumed from bench/run_results.sh's run)
+python -m pergen evaluate --data "$D" "${TASK[@]}" --split dev --k 4 --model smollm2 "${EVAL[@]}" \
+    --retriever none --retriever dense --retriever "ropg-kd:$R/kd" --retriever "ropg-rl:$R/rl" \
+    --out "$RUN"
+# 4. retrieval level: mean feedback of each retriever's top-1 / top-4 items on dev
+python bench/ropg_retrieval.py --data "$D" "${TASK[@]}" --split dev --out "$R/fb-dev-loglik" \
+    --retriever dense --retriever "ropg-kd:$R/kd" --retriever "ropg-rl:$R/rl"

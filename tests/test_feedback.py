@@ -1,0 +1,112 @@
+"""Per-item feedback on real data: values, store keys and resuming a killed run."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from pergen.errors import ConfigError
+from pergen.feedback import FeedbackStore, collect_feedback
+from pergen.llm import get_model
+from pergen.llm.base import Request
+from pergen.metrics import rouge1_per_example
+from pergen.tasks import get_task
+
+
+class Counting:
+    """A real backend that counts the prompts it answers and can die after N calls."""
+
+    def __init__(self, inner: object, die_after: int | None = None) -> None:
+        self.inner, self.die_after = inner, die_after
+        self.name, self.tokenizer = inner.name, inner.tokenizer  # type: ignore[attr-defined]
+        self.calls = self.prompts = 0
+
+    def generate(self, requests: Sequence[Request], max_new_tokens: int) -> list[str]:
+        if self.die_after is not None and self.calls >= self.die_after:
+            raise KeyboardInterrupt  # what Ctrl-C or a kill does mid-run
+        self.calls += 1
+        self.prompts += len(requests)
+        return self.inner.generate(requests, max_new_tokens)  # type: ignore[attr-defined]
+
+
+def _collect(huffpost: Path, out: Path, model: object, **kw: object) -> FeedbackStore:
+    options = {"retriever": "bm25", "depth": 4, "limit": 6, "questions_per_step": 2,
+               "progress": False, **kw}
+    return collect_feedback(huffpost, "train", out, model=model, **options)  # type: ignore[arg-type]
+
+
+def test_metric_feedback_scores_each_item_alone(huffpost: Path, tmp_path: Path) -> None:
+    from pergen import data as lamp
+
+    store = _collect(huffpost, tmp_path / "fb", get_model("knn"))
+    golds = lamp.load_outputs(lamp.outputs_path(huffpost, "train")).by_id
+    groups = store.by_question()
+    assert len(groups) == 6 and all(len(ps) == 4 for ps in groups.values())
+    pairs = store.pairs()
+    # knn answers with the one item's own headline: the feedback is its ROUGE-1 with the gold
+    expected = rouge1_per_example([p.output or "" for p in pairs], [golds[p.question] for p in pairs])
+    assert [p.value for p in pairs] == pytest.approx(expected)
+    assert len({p.value for p in pairs}) > 3  # items really differ
+    assert [p.rank for p in next(iter(groups.values()))] == [0, 1, 2, 3]
+    assert all(p.doc and p.query for p in pairs)
+    assert store.key.signal == "metric" and store.key.retriever == "bm25" and store.key.depth == 4
+
+
+def test_killed_run_resumes_without_recomputing(huffpost: Path, tmp_path: Path) -> None:
+    knn = get_model("knn")
+    dying = Counting(knn, die_after=1)
+    with pytest.raises(KeyboardInterrupt):
+        _collect(huffpost, tmp_path / "fb", dying)
+    assert len(FeedbackStore(tmp_path / "fb").done()) == 8  # the first step: 2 questions x 4
+    resumed = Counting(knn)
+    store = _collect(huffpost, tmp_path / "fb", resumed)
+    assert resumed.prompts == 24 - 8  # only the pairs not stored yet
+    clean = _collect(huffpost, tmp_path / "clean", knn)
+    assert store.values() == clean.values()
+    again = Counting(knn)
+    _collect(huffpost, tmp_path / "fb", again)
+    assert again.prompts == 0
+
+
+def test_store_refuses_other_producers(huffpost: Path, tmp_path: Path) -> None:
+    _collect(huffpost, tmp_path / "fb", get_model("knn"))
+    with pytest.raises(ConfigError, match="holds feedback from"):
+        _collect(huffpost, tmp_path / "fb", get_model("copy-input"))
+    with pytest.raises(ConfigError, match="holds feedback from"):
+        _collect(huffpost, tmp_path / "fb", get_model("knn"), depth=5)
+    with pytest.raises(ConfigError, match="not a feedback store"):
+        FeedbackStore(tmp_path / "nothing")
+
+
+def test_bad_settings_are_refused(huffpost: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="signal"):
+        _collect(huffpost, tmp_path / "a", get_model("knn"), signal="vibes")
+    with pytest.raises(ConfigError, match="loglik signal needs"):
+        _collect(huffpost, tmp_path / "b", get_model("knn"), signal="loglik")
+
+
+def test_union_of_retrievers_and_short_profiles(huffpost: Path, tmp_path: Path) -> None:
+    store = _collect(huffpost, tmp_path / "fb", get_model("knn"), retriever=["bm25", "recency"],
+                     depth=2, limit=3)
+    groups = store.by_question()
+    assert all(2 <= len(ps) <= 4 for ps in groups.values())
+    assert store.key.retriever == "bm25|recency"
+    deep = _collect(huffpost, tmp_path / "deep", get_model("knn"), depth=10_000, limit=2)
+    from pergen import data as lamp
+    questions = lamp.load_questions(lamp.questions_path(huffpost, "train"), 2)
+    assert [len(ps) for ps in deep.by_question().values()] == [len(q.profile) for q in questions]
+
+
+@pytest.mark.slow
+def test_loglik_signal_with_the_embedded_model(huffpost: Path, tmp_path: Path) -> None:
+    model = get_model("smollm2")
+    store = _collect(huffpost, tmp_path / "fb", model, signal="loglik", limit=1)
+    pairs = store.pairs()
+    assert len(pairs) == 4 and all(p.output is None for p in pairs)
+    # mean log-probability per gold token: negative, finite, and different per item
+    assert all(-20 < p.value < 0 and math.isfinite(p.value) for p in pairs)
+    assert len({round(p.value, 4) for p in pairs}) == 4
+    assert get_task("LaMP_4").name == store.key.task
