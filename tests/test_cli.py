@@ -41,6 +41,16 @@ def test_evaluate_and_score_agree(huffpost: Path, tmp_path: Path) -> None:
     assert scored.exit_code == 0, scored.output
     assert json.loads(scored.stdout) == metrics["bm25"]
     assert (tmp_path / "table.md").read_text().startswith("| retriever | rouge-1 | rouge-L |")
+    assert json.loads((tmp_path / "significance.json").read_text())["baseline"] == "none"
+    again = runner.invoke(app, ["evaluate", "--data", str(huffpost), "--retriever", "none",
+                                "--retriever", "bm25", "--model", "knn", "--limit", "10",
+                                "--out", str(tmp_path), "--baseline", "bm25"])
+    assert again.exit_code == 0, again.output
+    significance = json.loads((tmp_path / "significance.json").read_text())
+    assert significance["baseline"] == "bm25"
+    assert significance["p_values"]["bm25"]["rouge-1"] is None  # the baseline itself
+    assert significance["p_values"]["none"]["rouge-1"] is not None
+    assert "than `bm25`" in (tmp_path / "table.md").read_text()
 
 
 def test_bad_inputs_exit_2_with_clear_message(huffpost: Path, tmp_path: Path) -> None:

@@ -84,7 +84,9 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
                  label_mode: str = typer.Option("auto", "--label-mode", help="auto, generate, choose "
                                                 "(most likely label) or calibrate (choose, "
                                                 "label bias removed over the run)"),
-                 batch_size: int = typer.Option(8, "--batch-size", min=1)) -> None:
+                 batch_size: int = typer.Option(8, "--batch-size", min=1),
+                 baseline: str = typer.Option("none", "--baseline", help="Retriever the "
+                                              "significance marks compare against")) -> None:
     """Retrieve, prompt, generate and score; print a Table-3 style comparison."""
     from .pipeline import evaluate
     from .report import print_table, write_comparison
@@ -92,8 +94,8 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
                     max_length=max_length, view=view, position=position, with_date=with_date,
                     label_mode=label_mode, batch_size=batch_size)
     if any(r.metrics for r in runs.values()):
-        table = write_comparison(runs, out_dir)
-        print_table(out, table, title=f"{Path(data).name} / {split}")
+        table = write_comparison(runs, out_dir, baseline)
+        print_table(out, table, title=f"{Path(data).name} / {split}", baseline=baseline)
     err.print(f"results in {out_dir}")
 
 
@@ -184,7 +186,8 @@ def demo_cmd(out_dir: Path = typer.Option(Path("runs/demo"), "--out"),
     err.print(f"demo data: {data} (chitchat-dataset: reply to a message as the user would)")
     evaluate_cmd(data=data, split="dev", retriever=list(DEMO_RETRIEVERS), out_dir=out_dir,
                  task=None, limit=limit, k=4, model=model, max_length=512, view="full",
-                 position="before", with_date=False, label_mode="auto", batch_size=8)
+                 position="before", with_date=False, label_mode="auto", batch_size=8,
+                 baseline="none")
 
 
 def main() -> None:  # pragma: no cover

@@ -16,15 +16,16 @@ from .tables import ALPHA, Cell, comparison, significance_json
 BASELINE = "none"
 
 
-def write_comparison(runs: Mapping[str, RetrieverRun], out_dir: str | Path
-                     ) -> dict[str, dict[str, Cell]]:
-    """Significance of every retriever against no personalization (when it was run)."""
-    baseline = BASELINE if BASELINE in runs else None
+def write_comparison(runs: Mapping[str, RetrieverRun], out_dir: str | Path,
+                     baseline: str = BASELINE) -> dict[str, dict[str, Cell]]:
+    """Significance of every retriever against `baseline` (default: no personalization),
+    when the baseline was run."""
+    base = baseline if baseline in runs else None
     table = comparison({r: run.metrics for r, run in runs.items()},
-                       {r: run.per_example for r, run in runs.items()}, baseline)
+                       {r: run.per_example for r, run in runs.items()}, base)
     atomic_write_json(Path(out_dir) / "significance.json",
-                      {"baseline": baseline, "alpha": ALPHA, "p_values": significance_json(table)})
-    atomic_write_text(Path(out_dir) / "table.md", markdown_table(table))
+                      {"baseline": base, "alpha": ALPHA, "p_values": significance_json(table)})
+    atomic_write_text(Path(out_dir) / "table.md", markdown_table(table, baseline))
     return table
 
 
@@ -32,21 +33,22 @@ def _metric_header(metric: str) -> str:
     return f"{metric} (lower is better)" if metric in LOWER_IS_BETTER else metric
 
 
-def markdown_table(table: Mapping[str, Mapping[str, Cell]]) -> str:
+def markdown_table(table: Mapping[str, Mapping[str, Cell]], baseline: str = BASELINE) -> str:
     metrics = list(next(iter(table.values())).keys()) if table else []
     lines = ["| retriever | " + " | ".join(_metric_header(m) for m in metrics) + " |",
              "|---|" + "---|" * len(metrics)]
     for name, row in table.items():
         lines.append(f"| {name} | " + " | ".join(row[m].text() for m in metrics) + " |")
     lines.append("")
-    lines.append(f"+ / -: significantly better / worse than `{BASELINE}` (p < {ALPHA}; paired "
+    lines.append(f"+ / -: significantly better / worse than `{baseline}` (p < {ALPHA}; paired "
                  "t-test for ROUGE/MAE/RMSE, McNemar for accuracy/F1).")
     return "\n".join(lines) + "\n"
 
 
-def print_table(console: Console, table: Mapping[str, Mapping[str, Cell]], title: str) -> None:
+def print_table(console: Console, table: Mapping[str, Mapping[str, Cell]], title: str,
+                baseline: str = BASELINE) -> None:
     metrics = list(next(iter(table.values())).keys()) if table else []
-    t = Table(title=title, caption=f"+/-: significantly better/worse than '{BASELINE}' "
+    t = Table(title=title, caption=f"+/-: significantly better/worse than '{baseline}' "
               f"(p < {ALPHA})")
     t.add_column("retriever")
     for m in metrics:
