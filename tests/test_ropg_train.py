@@ -14,7 +14,7 @@ from pergen.feedback import collect_feedback
 from pergen.pipeline import evaluate
 from pergen.retrievers import get_retriever
 from pergen.ropg import TrainConfig, load_examples, train_retriever
-from pergen.ropg.train import History, split_dev
+from pergen.training import History, split_dev
 
 pytestmark = pytest.mark.slow  # fine-tunes MiniLM on CPU
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,8 @@ from .llm.base import Generator, Request
 from .metrics import feedback as metric_feedback
 from .pipeline import (EvalSettings, answer, build_request, build_retrievers, golds_for,
                        rank_request, resolve_task)
-from .records import Question
-from .retrievers import rank_many
+from .records import Question, Scored
+from .retrievers import RankRequest, rank_many
 from .storage import Journal, atomic_write_json
 from .tasks import TaskSpec
 
@@ -54,6 +54,7 @@ class FeedbackKey:
     retriever: str
     signal: str
     depth: int
+    unit: str = "item"  # "item": one profile item per prompt; "retriever": a whole top-k
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class FeedbackStore:
             key = FeedbackKey(**stored["key"])
         elif stored is None:
             atomic_write_json(path, {"key": asdict(key)})
-        elif stored["key"] != asdict(key):
+        elif FeedbackKey(**stored["key"]) != key:
             raise ConfigError(f"{self.folder} holds feedback from {stored['key']}, not {asdict(key)};"
                               " use another folder or delete it")
         self.key = key
@@ -159,6 +160,69 @@ def _chunks(items: Sequence[Question], size: int) -> Iterator[Sequence[Question]
         yield items[start:start + size]
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What a collection run needs besides the questions: set up once, checked once."""
+
+    task: TaskSpec
+    model: Generator
+    settings: EvalSettings
+    signal: str
+    golds: dict[str, str]
+    store: FeedbackStore
+
+
+def _job(data_dir: str | Path, split: str, out_dir: str | Path, questions: Sequence[Question],
+         model: str | Generator, specs: Sequence[str], signal: str, depth: int, unit: str,
+         task: str | TaskSpec | None, **settings: Any) -> _Job:
+    if signal not in SIGNALS:
+        raise ConfigError(f"unknown feedback signal {signal!r}; known: {', '.join(SIGNALS)}")
+    if depth < 1:
+        raise ConfigError(f"depth must be >= 1, got {depth}")
+    spec = resolve_task(data_dir, split, task)
+    golds = golds_for(data_dir, split, questions)
+    if golds is None:
+        raise DataError("feedback needs gold outputs", file=str(lamp.outputs_path(data_dir, split)))
+    generator = get_model(model) if isinstance(model, str) else model
+    options = EvalSettings(task=spec.name, model=generator.name, **settings)
+    key = FeedbackKey(generator.name, spec.name, template_digest(spec, options), "|".join(specs),
+                      signal, depth, unit)
+    return _Job(spec, generator, options, signal, golds, FeedbackStore(out_dir, key))
+
+
+def _run(job: _Job, questions: Sequence[Question], specs: Sequence[str],
+         todo_for: Callable[[Question, RankRequest, list[list[Scored]]], list[tuple[Pair, Request]]],
+         questions_per_step: int, progress: bool) -> FeedbackStore:
+    """Rank each step's questions with every retriever, then score the pairs not stored yet
+    (`todo_for` lists a question's pairs with their prompts) and append them."""
+    done = job.store.done()
+    built = list(build_retrievers(specs).values())
+    bar = tqdm(total=len(questions), disable=not progress, desc=f"feedback/{job.signal}", unit="q")
+    for batch in _chunks(questions, max(1, questions_per_step)):
+        requests = [rank_request(job.task, q, job.settings.with_date) for q in batch]
+        per_retriever = [rank_many(r, requests) for r in built]
+        todo = [(pair, request) for i, q in enumerate(batch)
+                for pair, request in todo_for(q, requests[i], [r[i] for r in per_retriever])
+                if job.store.pair_id(pair.question, pair.item) not in done]
+        if todo:
+            job.store.add(_scored(job, todo))
+        bar.update(len(batch))
+    bar.close()
+    return job.store
+
+
+def _scored(job: _Job, todo: Sequence[tuple[Pair, Request]]) -> list[Pair]:
+    requests = [r for _, r in todo]
+    gold = [job.golds[p.question] for p, _ in todo]
+    outputs: list[str | None] = [None] * len(todo)
+    if job.signal == "metric":
+        values, answers = _metric_values(job.model, requests, gold, job.task, job.settings)
+        outputs = list(answers)
+    else:
+        values = _loglik_values(job.model, requests, gold)
+    return [replace(p, value=float(v), output=o) for (p, _), v, o in zip(todo, values, outputs)]
+
+
 def collect_feedback(data_dir: str | Path, split: str, out_dir: str | Path,
                      model: str | Generator = "smollm2", retriever: str | Sequence[str] = "dense",
                      signal: str = "metric", depth: int = 16, task: str | TaskSpec | None = None,
@@ -171,50 +235,40 @@ def collect_feedback(data_dir: str | Path, split: str, out_dir: str | Path,
     Returns the store. LLM calls go in steps of `questions_per_step` questions (up to
     ``depth`` x that many prompts at once), each step appended to the journal when done.
     """
-    if signal not in SIGNALS:
-        raise ConfigError(f"unknown feedback signal {signal!r}; known: {', '.join(SIGNALS)}")
-    if depth < 1:
-        raise ConfigError(f"depth must be >= 1, got {depth}")
     specs = [retriever] if isinstance(retriever, str) else list(retriever)
-    spec = resolve_task(data_dir, split, task)
     questions = lamp.load_questions(lamp.questions_path(data_dir, split), limit)
-    golds = golds_for(data_dir, split, questions)
-    if golds is None:
-        raise DataError("feedback needs gold outputs", file=str(lamp.outputs_path(data_dir, split)))
-    generator = get_model(model) if isinstance(model, str) else model
-    settings = EvalSettings(task=spec.name, model=generator.name, k=1, max_length=max_length,
-                            with_date=with_date, label_mode=label_mode)
-    key = FeedbackKey(generator.name, spec.name, template_digest(spec, settings), "|".join(specs),
-                      signal, depth)
-    store = FeedbackStore(out_dir, key)
-    done = store.done()
-    built = list(build_retrievers(specs).values())
-    bar = tqdm(total=len(questions), disable=not progress, desc=f"feedback/{signal}", unit="q")
-    for batch in _chunks(questions, max(1, questions_per_step)):
-        todo: list[tuple[Question, int, Any, str, str]] = []
-        requests = [rank_request(spec, q, with_date) for q in batch]
-        per_retriever = [rank_many(r, requests) for r in built]
-        for i, q in enumerate(batch):
-            for rank, item in _candidates([ranked[i] for ranked in per_retriever], depth):
-                if store.pair_id(q.id, item.id) not in done:
-                    doc = requests[i].docs[item.position]
-                    todo.append((q, rank, item, requests[i].query, doc))
-        if todo:
-            store.add(_score_pairs(todo, golds, spec, generator, settings, signal))
-        bar.update(len(batch))
-    bar.close()
-    return store
+    job = _job(data_dir, split, out_dir, questions, model, specs, signal, depth, "item", task,
+               k=1, max_length=max_length, with_date=with_date, label_mode=label_mode)
+
+    def todo_for(q: Question, request: RankRequest, ranked: list[list[Scored]]
+                 ) -> list[tuple[Pair, Request]]:
+        return [(Pair(q.id, item.id, rank, 0.0, request.query, request.docs[item.position]),
+                 build_request(job.task, q, [item], job.model, job.settings))
+                for rank, item in _candidates(ranked, depth)]
+
+    return _run(job, questions, specs, todo_for, questions_per_step, progress)
 
 
-def _score_pairs(todo: Sequence[tuple[Question, int, Any, str, str]], golds: dict[str, str],
-                 task: TaskSpec, model: Generator, settings: EvalSettings, signal: str) -> list[Pair]:
-    requests = [build_request(task, q, [item], model, settings) for q, _, item, _, _ in todo]
-    gold = [golds[q.id] for q, *_ in todo]
-    outputs: list[str | None] = [None] * len(todo)
-    if signal == "metric":
-        values, answers = _metric_values(model, requests, gold, task, settings)
-        outputs = list(answers)
-    else:
-        values = _loglik_values(model, requests, gold)
-    return [Pair(q.id, item.id, rank, float(v), query, doc, o)
-            for (q, rank, item, query, doc), v, o in zip(todo, values, outputs)]
+def collect_retriever_feedback(data_dir: str | Path, split: str, out_dir: str | Path,
+                               retrievers: Sequence[str], model: str | Generator = "smollm2",
+                               k: int = 4, task: str | TaskSpec | None = None,
+                               limit: int | None = None, max_length: int = 512,
+                               with_date: bool = False, label_mode: str = "auto",
+                               questions_per_step: int = 4, progress: bool = True) -> FeedbackStore:
+    """RSPG's feedback: each retriever of the pool puts its top `k` items in the prompt; the
+    record of (question, retriever) keeps the prompt (``doc``), the answer (``output``) and
+    its feedback metric (``value``). Same store, same resuming as `collect_feedback`."""
+    specs = list(dict.fromkeys(retrievers))
+    questions = lamp.load_questions(lamp.questions_path(data_dir, split), limit)
+    job = _job(data_dir, split, out_dir, questions, model, specs, "metric", k, "retriever", task,
+               k=k, max_length=max_length, with_date=with_date, label_mode=label_mode)
+
+    def todo_for(q: Question, request: RankRequest, ranked: list[list[Scored]]
+                 ) -> list[tuple[Pair, Request]]:
+        todo = []
+        for rank, (spec, scored) in enumerate(zip(specs, ranked)):
+            req = build_request(job.task, q, [s.item for s in scored[:k]], job.model, job.settings)
+            todo.append((Pair(q.id, spec, rank, 0.0, q.input, req.prompt), req))
+        return todo
+
+    return _run(job, questions, specs, todo_for, questions_per_step, progress)

@@ -29,13 +29,13 @@ def write_comparison(runs: Mapping[str, RetrieverRun], out_dir: str | Path,
     return table
 
 
-def _metric_header(metric: str) -> str:
+def metric_header(metric: str) -> str:
     return f"{metric} (lower is better)" if metric in LOWER_IS_BETTER else metric
 
 
 def markdown_table(table: Mapping[str, Mapping[str, Cell]], baseline: str = BASELINE) -> str:
     metrics = list(next(iter(table.values())).keys()) if table else []
-    lines = ["| retriever | " + " | ".join(_metric_header(m) for m in metrics) + " |",
+    lines = ["| retriever | " + " | ".join(metric_header(m) for m in metrics) + " |",
              "|---|" + "---|" * len(metrics)]
     for name, row in table.items():
         lines.append(f"| {name} | " + " | ".join(row[m].text() for m in metrics) + " |")
@@ -52,7 +52,7 @@ def print_table(console: Console, table: Mapping[str, Mapping[str, Cell]], title
               f"(p < {ALPHA})")
     t.add_column("retriever")
     for m in metrics:
-        t.add_column(_metric_header(m), justify="right")
+        t.add_column(metric_header(m), justify="right")
     for name, row in table.items():
         t.add_row(name, *(row[m].text() for m in metrics))
     console.print(t)

@@ -5,8 +5,9 @@ Collect feedback with `pergen.feedback.collect_feedback`, then `train_retriever`
 folder is a dense retriever: ``get_retriever("ropg-kd:FOLDER")``.
 """
 
-from .losses import expected_reward, kd_loss, rewards, rl_loss, sample_actions
-from .train import METHODS, Example, History, TrainConfig, load_examples, train_retriever
+from ..losses import expected_reward, kd_loss, rewards, rl_loss, sample_actions
+from ..training import METHODS, Example, History, TrainConfig
+from .train import BiEncoder, load_examples, train_retriever
 
-__all__ = ["METHODS", "Example", "History", "TrainConfig", "expected_reward", "kd_loss",
+__all__ = ["METHODS", "BiEncoder", "Example", "History", "TrainConfig", "expected_reward", "kd_loss",
            "load_examples", "rewards", "rl_loss", "sample_actions", "train_retriever"]

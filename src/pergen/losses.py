@@ -1,4 +1,5 @@
-"""ROPG's two objectives over a batch of questions, each with up to l scored items.
+"""Listwise objectives over a batch of questions, each with up to l scored candidates:
+ROPG's profile items, RSPG's retrievers (whose selector is trained with `kd_loss`).
 
 Shapes: ``scores`` and ``feedback`` are (B, l); ``mask`` (B, l) is True for real items
 (profiles shorter than l leave padding). Column 0 is the initial retriever's top item.
