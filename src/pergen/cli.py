@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -122,21 +122,33 @@ def feedback_cmd(data: Path = DataOpt, split: str = typer.Option("train", "--spl
                  out_dir: Path = typer.Option(..., "--out", help="Feedback store folder (resumable)"),
                  task: str | None = TaskOpt, limit: int | None = LimitOpt,
                  model: str = typer.Option("smollm2", "--model"),
-                 retriever: list[str] = typer.Option(["dense"], "--retriever",
-                                                     help="Initial retriever; repeat for the "
-                                                     "union of several"),
+                 retriever: list[str] | None = typer.Option(
+                     None, "--retriever", help="Initial retriever (default dense; repeat for the "
+                     "union of several) or, with --per-retriever, the pool (default none, recency,"
+                     " bm25, dense)"),
+                 per_retriever: bool = typer.Option(False, "--per-retriever", help="RSPG: score "
+                                                    "each retriever's top-k prompt, not each item"),
                  signal: str = typer.Option("metric", "--signal", help="metric (score the "
                                             "answer) or loglik (log-probability of the gold)"),
                  depth: int = typer.Option(16, "--depth", min=1, help="Items per question (l)"),
+                 k: int = typer.Option(4, "--k", min=0, help="Items per prompt (--per-retriever)"),
                  max_length: int = typer.Option(512, "--max-length"),
                  with_date: bool = typer.Option(False, "--with-date"),
                  label_mode: str = typer.Option("auto", "--label-mode")) -> None:
-    """Score each of the initial retriever's top items alone in the prompt (ROPG's feedback)."""
-    from .feedback import collect_feedback
-    store = collect_feedback(data, split, out_dir, model=model, retriever=retriever,
-                             signal=signal, depth=depth, task=task, limit=limit,
-                             max_length=max_length, with_date=with_date, label_mode=label_mode)
-    err.print(f"{len(store.done())} (question, item) pairs in {out_dir}")
+    """Collect LLM feedback: each top item alone in the prompt (ROPG), or each retriever's
+    prompt (RSPG, --per-retriever)."""
+    from .feedback import DEFAULT_POOL, collect_feedback, collect_retriever_feedback
+    options = {"task": task, "limit": limit, "max_length": max_length, "with_date": with_date,
+               "label_mode": label_mode}
+    if per_retriever:
+        if signal != "metric":
+            raise typer.BadParameter("--per-retriever uses the task metric (--signal metric)")
+        store = collect_retriever_feedback(data, split, out_dir, retriever or DEFAULT_POOL,
+                                           model=model, k=k, **options)
+    else:
+        store = collect_feedback(data, split, out_dir, model=model, retriever=retriever or "dense",
+                                 signal=signal, depth=depth, **options)
+    err.print(f"{len(store.done())} feedback records in {out_dir}")
 
 
 @app.command("train-retriever")
@@ -164,15 +176,55 @@ def train_retriever_cmd(
                          accumulation=accumulation, lr=lr, temperature=temperature,
                          dev_fraction=dev_fraction, patience=patience, seed=seed,
                          init=str(init) if init else None)
-    history = train_retriever(feedback, out_dir, config,
-                              on_epoch=lambda e, f: err.print(
-                                  f"epoch {e}: " + ", ".join(f"{k} {v:.4f}" for k, v in f.items()
-                                                             if k != "epoch")))
+    history = train_retriever(feedback, out_dir, config, on_epoch=_print_epoch)
+    _print_best(history, out_dir, f"ropg-{method}")
+
+
+@app.command("train-selector")
+@friendly
+def train_selector_cmd(
+        feedback: Path = typer.Option(..., "--feedback", help="Per-retriever feedback store"),
+        out_dir: Path = typer.Option(..., "--out", help="Selector folder to write (resumable)"),
+        mode: str = typer.Option("pre", "--mode", help="pre (prompt) or post (prompt + answer)"),
+        epochs: int = typer.Option(20, "--epochs", min=1),
+        batch_size: int = typer.Option(8, "--batch-size", min=1, help="Questions per step"),
+        lr: float = typer.Option(1e-5, "--lr"),
+        dev_fraction: float = typer.Option(0.1, "--dev-fraction"),
+        patience: int = typer.Option(3, "--patience", min=1),
+        seed: int = typer.Option(0, "--seed"),
+        init: Path | None = typer.Option(None, "--init", help="Encoder folder (default MiniLM)")
+        ) -> None:
+    """Train an RSPG selector; use it as --retriever rspg-pre:OUT / rspg-post:OUT."""
+    from .rspg.selector import train_selector
+    from .training import TrainConfig
+    config = TrainConfig(method="kd", epochs=epochs, batch_size=batch_size, lr=lr,
+                         dev_fraction=dev_fraction, patience=patience, seed=seed,
+                         init=str(init) if init else None)
+    history = train_selector(feedback, out_dir, mode, config, on_epoch=_print_epoch)
+    _print_best(history, out_dir, f"rspg-{mode}")
+
+
+@app.command("report")
+@friendly
+def report_cmd(run_dir: Path = typer.Argument(..., help="A folder written by `pergen evaluate`"),
+               metric: str | None = typer.Option(None, "--metric")) -> None:
+    """Write RUN_DIR/report.html (self-contained) and report.md: results, winning rates,
+    oracle bounds and selector success rates."""
+    from .run_report import write_report
+    html_path, md_path = write_report(run_dir, metric)
+    err.print(f"report: {html_path} and {md_path}")
+
+
+def _print_epoch(epoch: int, figures: dict[str, float]) -> None:
+    err.print(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in figures.items()
+                                              if k != "epoch"))
+
+
+def _print_best(history: Any, out_dir: Path, name: str) -> None:
     first, best = history.epochs[0], history.epochs[history.best_epoch]
     err.print(f"best epoch {history.best_epoch}: dev loss {first['dev_loss']:.4f} -> "
               f"{best['dev_loss']:.4f}, dev top-1 feedback {first['dev_top1_feedback']:.4f} -> "
-              f"{best['dev_top1_feedback']:.4f}; model in {out_dir} (--retriever "
-              f"ropg-{method}:{out_dir})")
+              f"{best['dev_top1_feedback']:.4f}; model in {out_dir} (--retriever {name}:{out_dir})")
 
 
 @app.command("demo")

@@ -40,6 +40,7 @@ from .storage import Journal, atomic_write_json
 from .tasks import TaskSpec
 
 SIGNALS = ("metric", "loglik")
+DEFAULT_POOL = ("none", "recency", "bm25", "dense")  # RSPG's retrievers (paper: + ROPG's)
 STORE_FILE = "store.json"
 RECORDS_FILE = "feedback.jsonl"
 

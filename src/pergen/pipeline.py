@@ -191,19 +191,70 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
                             with_date=with_date, label_mode=label_mode,
                             max_new_tokens=max_new_tokens)
     settings.prompt_options()  # validate before any work
-    built = build_retrievers(retrievers)  # before any work: fail fast on bad names
+    selectors = load_selectors(retrievers)  # before any work: fail fast on bad names
+    pool = [s for s in retrievers if s not in selectors]
+    pool += [p for sel in selectors.values() for p in sel.pool]
+    built = build_retrievers(pool)
     out = Path(out_dir)
     runs: dict[str, RetrieverRun] = {}
     for spec_r, retriever in built.items():
         folder = out / slug(spec_r)
-        run = run_retriever(questions, spec, spec_r, generator, settings, folder, batch_size,
-                            progress, retriever)
+        runs[spec_r] = run_retriever(questions, spec, spec_r, generator, settings, folder,
+                                     batch_size, progress, retriever)
+    for spec_r, selector in selectors.items():
+        runs[spec_r] = run_selector(questions, spec, spec_r, selector, runs, out)
+    for spec_r, run in runs.items():
         if golds is not None:
-            _score_run(run, spec, golds, folder)
-        runs[spec_r] = run
+            _score_run(run, spec, golds, out / slug(spec_r))
     if golds is not None:
         atomic_write_json(out / "metrics.json", {r: run.metrics for r, run in runs.items()})
     return runs
+
+
+def load_selectors(specs: Iterable[str]) -> dict[str, Any]:
+    """RSPG selectors among the specs (``rspg-pre:FOLDER``, ``rspg-post:FOLDER``), loaded."""
+    selectors: dict[str, Any] = {}
+    for spec in dict.fromkeys(specs):
+        name, _, arg = spec.partition(":")
+        if name in ("rspg-pre", "rspg-post"):
+            from .rspg.selector import Selector
+            if not arg:
+                raise ConfigError(f"{name} needs the trained selector's folder: {name}:FOLDER")
+            selectors[spec] = Selector.load(arg)
+            if selectors[spec].mode != name.removeprefix("rspg-"):
+                raise ConfigError(f"{arg} holds an RSPG-{selectors[spec].mode} selector, not {name}")
+    return selectors
+
+
+def run_selector(questions: Sequence[Question], task: TaskSpec, spec: str, selector: Any,
+                 runs: dict[str, RetrieverRun], out: Path) -> RetrieverRun:
+    """Per question, let the selector pick one of its pool's runs and take that answer.
+
+    Pre scores the pool's prompts, Post the prompts with their answers; either way the
+    chosen retriever's answer is reused (same prompt, same greedy answer), not regenerated.
+    """
+    started = time.perf_counter()
+    journals = {p: Journal(out / slug(p) / "journal.jsonl").read() for p in selector.pool}
+    choices: dict[str, str] = {}
+    for q in questions:
+        prompts = [journals[p][q.id]["prompt"] for p in selector.pool]
+        outputs = [runs[p].predictions[q.id] for p in selector.pool]
+        choices[q.id] = selector.pool[selector.choose(prompts, outputs)]
+    folder = out / slug(spec)
+    atomic_write_json(folder / "run.json", {"retriever": spec, "pool": selector.pool})
+    add_selection(out, spec, choices)
+    predictions = {qid: runs[choice].predictions[qid] for qid, choice in choices.items()}
+    lamp.write_outputs(folder / "predictions.json", task.name, predictions)
+    return RetrieverRun(spec, predictions, total_seconds=time.perf_counter() - started)
+
+
+def add_selection(run_dir: Path, name: str, choices: dict[str, str]) -> None:
+    """Record a selector's per-question choices in ``RUN_DIR/selection.json`` (read by
+    `pergen report` for success rates), keeping the other selectors' entries."""
+    path = run_dir / "selection.json"
+    stored = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    stored.setdefault("selectors", {})[name] = choices
+    atomic_write_json(path, stored)
 
 
 def build_retrievers(specs: Iterable[str]) -> dict[str, Retriever]:

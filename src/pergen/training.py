@@ -68,6 +68,7 @@ class Example:
     query: str
     docs: tuple[str, ...]
     feedback: tuple[float, ...]
+    outputs: tuple[str, ...] | None = None  # RSPG-Post: each candidate's LLM answer
 
 
 class Scorer(Protocol):

@@ -65,7 +65,7 @@ def _max_length(folder: Path, root: Path, tokenizer: Any, model: Any) -> int:
     return min(limits)
 
 
-def _valid_utf8(text: str) -> str:
+def valid_utf8(text: str) -> str:
     """Replace lone surrogates (valid in JSON, fatal to HF tokenizers) by '?'."""
     return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
 
@@ -116,7 +116,7 @@ class Encoder:
 
     def embed(self, texts: Sequence[str]) -> torch.Tensor:
         """Mean-pooled embeddings on the model's device, with gradients (for training)."""
-        batch = self.tokenizer([_valid_utf8(t) for t in texts], padding=True, truncation=True,
+        batch = self.tokenizer([valid_utf8(t) for t in texts], padding=True, truncation=True,
                                max_length=self.max_length, return_tensors="pt").to(self.device)
         hidden = self.model(**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
