@@ -28,6 +28,7 @@ from .prompts import PromptOptions, build_prompt
 from .records import Question
 from .retrievers import RankRequest, Retriever, get_retriever, rank_many
 from .retrievers.rrf import DEFAULT as DEFAULT_FUSION
+from .rspg.context import SelectionContext
 from .storage import Journal, atomic_write_json
 from .tasks import TaskSpec, get_task
 
@@ -201,8 +202,9 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
         folder = out / slug(spec_r)
         runs[spec_r] = run_retriever(questions, spec, spec_r, generator, settings, folder,
                                      batch_size, progress, retriever)
+    ctx = SelectionContext(questions, spec, built, runs, out, with_date)
     for spec_r, selector in selectors.items():
-        runs[spec_r] = run_selector(questions, spec, spec_r, selector, runs, out)
+        runs[spec_r] = run_selector(ctx, spec_r, selector)
     for spec_r, run in runs.items():
         if golds is not None:
             _score_run(run, spec, golds, out / slug(spec_r))
@@ -212,7 +214,8 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
 
 
 def load_selectors(specs: Iterable[str]) -> dict[str, Any]:
-    """RSPG selectors among the specs (``rspg-pre:FOLDER``, ``rspg-post:FOLDER``), loaded."""
+    """Retriever selectors among the specs, loaded: RSPG (``rspg-pre:FOLDER``,
+    ``rspg-post:FOLDER``) and QPP baselines (``qpp-wig[:a+b+...]``, nqc, sigma_max, sigma_x)."""
     selectors: dict[str, Any] = {}
     for spec in dict.fromkeys(specs):
         name, _, arg = spec.partition(":")
@@ -223,28 +226,26 @@ def load_selectors(specs: Iterable[str]) -> dict[str, Any]:
             selectors[spec] = Selector.load(arg)
             if selectors[spec].mode != name.removeprefix("rspg-"):
                 raise ConfigError(f"{arg} holds an RSPG-{selectors[spec].mode} selector, not {name}")
+        elif name.startswith("qpp-"):
+            from .feedback import DEFAULT_POOL
+            from .rspg.baselines import qpp_selector
+            selectors[spec] = qpp_selector(name, arg, DEFAULT_POOL)
     return selectors
 
 
-def run_selector(questions: Sequence[Question], task: TaskSpec, spec: str, selector: Any,
-                 runs: dict[str, RetrieverRun], out: Path) -> RetrieverRun:
+def run_selector(ctx: SelectionContext, spec: str, selector: Any) -> RetrieverRun:
     """Per question, let the selector pick one of its pool's runs and take that answer.
 
-    Pre scores the pool's prompts, Post the prompts with their answers; either way the
-    chosen retriever's answer is reused (same prompt, same greedy answer), not regenerated.
+    RSPG-Pre scores the pool's prompts, Post the prompts with their answers, QPP the pool's
+    rankings; the chosen retriever's answer is reused (same prompt, same greedy answer).
     """
     started = time.perf_counter()
-    journals = {p: Journal(out / slug(p) / "journal.jsonl").read() for p in selector.pool}
-    choices: dict[str, str] = {}
-    for q in questions:
-        prompts = [journals[p][q.id]["prompt"] for p in selector.pool]
-        outputs = [runs[p].predictions[q.id] for p in selector.pool]
-        choices[q.id] = selector.pool[selector.choose(prompts, outputs)]
-    folder = out / slug(spec)
+    choices = selector.select(ctx)
+    folder = ctx.run_dir / slug(spec)
     atomic_write_json(folder / "run.json", {"retriever": spec, "pool": selector.pool})
-    add_selection(out, spec, choices)
-    predictions = {qid: runs[choice].predictions[qid] for qid, choice in choices.items()}
-    lamp.write_outputs(folder / "predictions.json", task.name, predictions)
+    add_selection(ctx.run_dir, spec, choices)
+    predictions = {qid: ctx.runs[choice].predictions[qid] for qid, choice in choices.items()}
+    lamp.write_outputs(folder / "predictions.json", ctx.task.name, predictions)
     return RetrieverRun(spec, predictions, total_seconds=time.perf_counter() - started)
 
 

@@ -26,6 +26,7 @@ from ..feedback import FeedbackStore
 from ..retrievers.encoder import Encoder, valid_utf8
 from ..storage import atomic_write_json
 from ..training import Example, History, TrainConfig, fit
+from .context import SelectionContext
 
 MODES = ("pre", "post")
 SETTINGS = "pergen_selector.json"
@@ -93,6 +94,17 @@ class Selector(torch.nn.Module):
             out[i, :len(e.docs)] = flat[start:start + len(e.docs)]
             start += len(e.docs)
         return out
+
+    def select(self, ctx: SelectionContext) -> dict[str, str]:
+        """Per question, the pool retriever to use: from its prompt in the pool's journal
+        (Pre) and its answer (Post)."""
+        journals = {p: ctx.journal(p) for p in self.pool}
+        choices = {}
+        for q in ctx.questions:
+            prompts = [journals[p][q.id]["prompt"] for p in self.pool]
+            outputs = [ctx.runs[p].predictions[q.id] for p in self.pool]
+            choices[q.id] = self.pool[self.choose(prompts, outputs)]
+        return choices
 
     def choose(self, prompts: Sequence[str], outputs: Sequence[str] | None = None) -> int:
         """Index of the best candidate among one question's retrievers (pool order)."""
