@@ -15,7 +15,7 @@ from pergen.losses import kd_loss
 from pergen.pipeline import evaluate
 from pergen.rspg.oracle import success_rate
 from pergen.rspg.selector import Selector, load_selector_examples, train_selector
-from pergen.run_report import write_report
+from pergen.run_report import analyse, load_run, write_report
 from pergen.training import TrainConfig
 
 pytestmark = pytest.mark.slow  # fine-tunes MiniLM on CPU
@@ -93,6 +93,10 @@ def test_selectors_inside_evaluate_and_the_report(huffpost: Path, selectors: dic
     scores = {p: {q: v for q, v in zip(runs[p].predictions, runs[p].per_example["rouge-1"])}
               for p in POOL}
     assert 0.0 <= success_rate(scores, selection[specs[0]]) <= 1.0
+    analysis = analyse(load_run(tmp_path))
+    assert set(analysis.rates) == set(POOL)  # selectors repeat pool values: not in the pool
+    assert set(analysis.selectors) == set(specs)
+    assert analysis.selectors[specs[0]][0] == pytest.approx(success_rate(scores, selection[specs[0]]))
     html, md = write_report(tmp_path)
     text = md.read_text()
     assert "rspg-pre" in text and "qpp-wig" in text

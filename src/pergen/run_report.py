@@ -48,6 +48,7 @@ class RunFolder:
     baseline: str | None
     settings: dict[str, Any]
     selectors: dict[str, dict[str, str]]
+    pool: list[str]  # the retrievers selectors choose among: winning rates and bounds
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,25 @@ def load_run(run_dir: str | Path) -> RunFolder:
     first = folders.get(next(iter(metrics)))
     run_json = _read_json(first / "run.json", "run.json") if first else {}
     settings = run_json.get("settings") if isinstance(run_json, dict) else None
+    selectors = _selectors(run_dir)
     return RunFolder(run_dir, metrics, scores, files, baseline if baseline in metrics else None,
-                     settings if isinstance(settings, dict) else {}, _selectors(run_dir))
+                     settings if isinstance(settings, dict) else {}, selectors,
+                     _pool(folders, metrics, selectors))
+
+
+def _pool(folders: Mapping[str, Path], metrics: Mapping[str, Any],
+          selectors: Mapping[str, Any]) -> list[str]:
+    """The selectors' pools (from their run.json) when they name one, else every retriever
+    that is not itself a selector: a selector repeats its pool's values, so counting it
+    would only add ties."""
+    pools: dict[str, None] = {}
+    for name in selectors:
+        folder = folders.get(name)
+        run_json = _read_json(folder / "run.json", "run.json") if folder else {}
+        for spec in run_json.get("pool") or ():
+            pools[spec] = None
+    pool = [r for r in pools if r in metrics] or [r for r in metrics if r not in selectors]
+    return pool or list(metrics)
 
 
 # --- analysis -----------------------------------------------------------------------------
@@ -159,7 +177,8 @@ def analyse(run: RunFolder, metric: str | None = None) -> Analysis:
         raise ConfigError(f"metric {metric!r} is not in metrics.json of every retriever; "
                           f"known: {', '.join(known)}")
     lower = metric in LOWER_IS_BETTER
-    matrix = _per_example(run, metric)
+    everything = _per_example(run, metric)
+    matrix = {r: everything[r] for r in run.pool}
     try:
         rates = winning_rate(matrix, lower)  # also checks that every retriever has every question
     except DataError as e:
