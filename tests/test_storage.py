@@ -36,3 +36,10 @@ def test_journal_later_record_wins(tmp_path: Path) -> None:
     j.append([{"id": "a", "v": 1}])
     j.append([{"id": "a", "v": 2}])
     assert j.read() == {"a": {"id": "a", "v": 2}}
+
+
+def test_journal_keeps_lone_surrogates_and_non_ascii(tmp_path) -> None:
+    from pergen.storage import Journal
+    journal = Journal(tmp_path / "j.jsonl")
+    journal.append([{"id": "a", "text": "caf\u00e9 \ud800 \U0001f600"}])
+    assert journal.read()["a"]["text"] == "caf\u00e9 \ud800 \U0001f600"

@@ -86,7 +86,10 @@ class FeedbackStore:
         """Open `folder`; with a `key`, create it or check that it holds that key."""
         self.folder = Path(folder)
         path = self.folder / STORE_FILE
-        stored = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DataError(f"corrupt feedback store key: {e}", file=str(path)) from None
         if key is None:
             if stored is None:
                 raise ConfigError(f"{self.folder} is not a feedback store (no {STORE_FILE}); "

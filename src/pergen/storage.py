@@ -86,8 +86,8 @@ class Journal:
             return
         self._repair_tail()
         with self.path.open("a", encoding="utf-8") as f:
-            for r in records:
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+            for r in records:  # ASCII escapes: a lone surrogate from the data cannot break a write
+                f.write(json.dumps(r) + "\n")
             f.flush()
             os.fsync(f.fileno())
 
