@@ -27,10 +27,11 @@ for m in kd rl; do
   python -m pergen train-retriever --feedback "$R/fb-train-loglik" --method $m \
       --epochs "$EPOCHS" --lr "$LR" --out "$R/$m"
 done
-# 3. end to end on dev, k = 4 (dense is resumed from bench/run_results.sh's run)
+# 3. end to end on dev, k = 4 (dense is resumed from bench/run_results.sh's run);
+#    significance marks against zero-shot dense
 python -m pergen evaluate --data "$D" "${TASK[@]}" --split dev --k 4 --model smollm2 "${EVAL[@]}" \
     --retriever none --retriever dense --retriever "ropg-kd:$R/kd" --retriever "ropg-rl:$R/rl" \
-    --out "$RUN"
+    --baseline dense --out "$RUN"
 # 4. retrieval level: mean feedback of each retriever's top-1 / top-4 items on dev
 python bench/ropg_retrieval.py --data "$D" "${TASK[@]}" --split dev --out "$R/fb-dev-loglik" \
     --retriever dense --retriever "ropg-kd:$R/kd" --retriever "ropg-rl:$R/rl"
