@@ -97,3 +97,28 @@ def test_score_by_hand_rating_and_tags(tmp_path: Path) -> None:
                                                       "c": "funny", "d": " classic"})
     result = runner.invoke(app, ["score", "--golds", str(golds), "--preds", str(preds)])
     assert json.loads(result.stdout) == {"accuracy": 0.5, "f1": 0.1}
+
+
+def test_feedback_and_report_commands(huffpost: Path, tmp_path: Path) -> None:
+    fb = runner.invoke(app, ["feedback", "--data", str(huffpost), "--model", "knn", "--limit", "3",
+                             "--retriever", "bm25", "--depth", "3", "--out", str(tmp_path / "fb")])
+    assert fb.exit_code == 0, fb.output
+    assert "9 feedback records" in fb.output
+    per = runner.invoke(app, ["feedback", "--data", str(huffpost), "--model", "knn", "--limit", "3",
+                              "--per-retriever", "--retriever", "none", "--retriever", "bm25",
+                              "--out", str(tmp_path / "per")])
+    assert per.exit_code == 0, per.output
+    assert "6 feedback records" in per.output
+    bad = runner.invoke(app, ["feedback", "--data", str(huffpost), "--model", "knn", "--limit", "3",
+                              "--signal", "loglik", "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 2 and "loglik signal needs" in bad.output
+    run = tmp_path / "run"
+    ev = runner.invoke(app, ["evaluate", "--data", str(huffpost), "--retriever", "none",
+                             "--retriever", "bm25", "--retriever", "qpp-wig:none+bm25",
+                             "--model", "knn", "--limit", "6", "--out", str(run)])
+    assert ev.exit_code == 0, ev.output
+    rep = runner.invoke(app, ["report", str(run)])
+    assert rep.exit_code == 0, rep.output
+    assert (run / "report.html").exists() and "qpp-wig" in (run / "report.md").read_text()
+    missing = runner.invoke(app, ["report", str(tmp_path / "nothing")])
+    assert missing.exit_code == 2 and "metrics.json" in missing.output
