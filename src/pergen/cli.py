@@ -141,10 +141,8 @@ def feedback_cmd(data: Path = DataOpt, split: str = typer.Option("train", "--spl
     options = {"task": task, "limit": limit, "max_length": max_length, "with_date": with_date,
                "label_mode": label_mode}
     if per_retriever:
-        if signal != "metric":
-            raise typer.BadParameter("--per-retriever uses the task metric (--signal metric)")
         store = collect_retriever_feedback(data, split, out_dir, retriever or DEFAULT_POOL,
-                                           model=model, k=k, **options)
+                                           model=model, k=k, signal=signal, **options)
     else:
         store = collect_feedback(data, split, out_dir, model=model, retriever=retriever or "dense",
                                  signal=signal, depth=depth, **options)

@@ -258,13 +258,16 @@ def collect_retriever_feedback(data_dir: str | Path, split: str, out_dir: str | 
                                k: int = 4, task: str | TaskSpec | None = None,
                                limit: int | None = None, max_length: int = 512,
                                with_date: bool = False, label_mode: str = "auto",
-                               questions_per_step: int = 4, progress: bool = True) -> FeedbackStore:
+                               signal: str = "metric", questions_per_step: int = 4,
+                               progress: bool = True) -> FeedbackStore:
     """RSPG's feedback: each retriever of the pool puts its top `k` items in the prompt; the
-    record of (question, retriever) keeps the prompt (``doc``), the answer (``output``) and
-    its feedback metric (``value``). Same store, same resuming as `collect_feedback`."""
+    record of (question, retriever) keeps the prompt (``doc``), the answer (``output``,
+    metric signal) and its feedback (``value``). Same store, same resuming as
+    `collect_feedback`; ``signal="loglik"`` scores the gold's likelihood instead, for tasks
+    where a small model's answers are all alike."""
     specs = list(dict.fromkeys(retrievers))
     questions = lamp.load_questions(lamp.questions_path(data_dir, split), limit)
-    job = _job(data_dir, split, out_dir, questions, model, specs, "metric", k, "retriever", task,
+    job = _job(data_dir, split, out_dir, questions, model, specs, signal, k, "retriever", task,
                k=k, max_length=max_length, with_date=with_date, label_mode=label_mode)
 
     def todo_for(q: Question, request: RankRequest, ranked: list[list[Scored]]
