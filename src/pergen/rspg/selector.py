@@ -148,6 +148,9 @@ def train_selector(store: str | Path, out_dir: str | Path, mode: str = "pre",
     if config.method != "kd":
         raise ConfigError("RSPG selectors train with the KL objective (method 'kd')")
     examples, pool = load_selector_examples(store)
+    if mode == "post" and FeedbackStore(store).key.signal != "metric":
+        raise ConfigError("RSPG-Post learns from the LLM's answers: it needs feedback collected "
+                          "with --signal metric")
 
     def load(folder: str | None) -> Any:
         if folder:
