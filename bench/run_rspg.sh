@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# RSPG evidence of bench/RESULTS.md on HuffPost (dev split, embedded SmolLM2):
-#   bash bench/run_rspg.sh
-# 1. per-retriever feedback on train questions, 2. RSPG-Pre and RSPG-Post selectors,
-# 3. the selectors, QPP baselines and RRF on dev beside the pool and the ROPG retrievers
-# (resumed from bench/run_results.sh and bench/run_ropg.sh), 4. the report. Resumable.
+# RSPG evidence of bench/RESULTS.md (dev split, embedded SmolLM2), for one data set:
+#   bash bench/run_rspg.sh huffpost|tweets
+# 1. per-retriever feedback on train questions, 2. RSPG selectors, 3. the selectors, QPP
+# baselines and RRF on dev beside the pool and the ROPG retrievers (resumed from
+# bench/run_results.sh and bench/run_ropg.sh), 4. the report. Resumable.
+# Tweets: SmolLM2 answers "[1]" to every prompt under `choose`, so the metric would be the
+# same for every retriever; its feedback is the gold label's log-likelihood instead, which
+# only RSPG-Pre can learn from (Post learns from answers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
@@ -11,20 +14,30 @@ OUT=${OUT:-runs}
 TRAIN_LIMIT=${TRAIN_LIMIT:-160}
 EPOCHS=${EPOCHS:-4}
 LR=${LR:-5e-5}
-D=$DATA/huffpost_headlines
-R=$OUT/rspg/huffpost
-RUN=$OUT/results/huffpost-smollm2
+case "${1:-huffpost}" in
+  huffpost) D=$DATA/huffpost_headlines; TASK=(); EVAL=(); SIGNAL=metric; MODES=(pre post)
+            RUN=$OUT/results/huffpost-smollm2 ;;
+  tweets) D=$DATA/troll_tweets_authorship; TASK=(--task examples/tasks/tweet_authorship.toml)
+          EVAL=(--label-mode calibrate); SIGNAL=loglik; MODES=(pre)
+          RUN=$OUT/results/tweets-smollm2-calibrate ;;
+  *) echo "usage: $0 huffpost|tweets" >&2; exit 2 ;;
+esac
+NAME=${1:-huffpost}
+R=$OUT/rspg/$NAME
+FB=$R/fb-train; [ "$SIGNAL" = metric ] || FB=$R/fb-train-$SIGNAL
 
-python -m pergen feedback --per-retriever --data "$D" --split train --limit "$TRAIN_LIMIT" \
-    --k 4 --out "$R/fb-train"
-for mode in pre post; do
-  python -m pergen train-selector --feedback "$R/fb-train" --mode $mode --epochs "$EPOCHS" \
+python -m pergen feedback --per-retriever --signal "$SIGNAL" --data "$D" "${TASK[@]}" \
+    --split train --limit "$TRAIN_LIMIT" --k 4 --out "$FB"
+SELECTORS=()
+for mode in "${MODES[@]}"; do
+  python -m pergen train-selector --feedback "$FB" --mode "$mode" --epochs "$EPOCHS" \
       --lr "$LR" --out "$R/$mode"
+  SELECTORS+=(--retriever "rspg-$mode:$R/$mode")
 done
-python -m pergen evaluate --data "$D" --split dev --k 4 --model smollm2 \
+python -m pergen evaluate --data "$D" "${TASK[@]}" --split dev --k 4 --model smollm2 "${EVAL[@]}" \
     --retriever none --retriever recency --retriever bm25 --retriever dense --retriever rrf \
-    --retriever "ropg-kd:$OUT/ropg/huffpost/kd" --retriever "ropg-rl:$OUT/ropg/huffpost/rl" \
-    --retriever "rspg-pre:$R/pre" --retriever "rspg-post:$R/post" \
+    --retriever "ropg-kd:$OUT/ropg/$NAME/kd" --retriever "ropg-rl:$OUT/ropg/$NAME/rl" \
+    "${SELECTORS[@]}" \
     --retriever qpp-wig --retriever qpp-nqc --retriever qpp-sigma_max --retriever qpp-sigma_x \
     --out "$RUN"
 python -m pergen report "$RUN"
