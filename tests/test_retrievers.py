@@ -9,7 +9,7 @@ from pergen.records import ProfileItem, Scored
 from pergen.retrievers import RETRIEVERS, RankRequest, get_retriever, rank_many
 from pergen.retrievers._tokens import _SEP
 from pergen.retrievers.base import BaseRetriever
-from pergen.retrievers.encoder import Encoder
+from pergen.retrievers.encoder import Encoder, default_model_path
 from pergen.retrievers.rrf import fuse
 
 HOSTILE = [
@@ -43,11 +43,15 @@ def encoder() -> Encoder:
 
 @pytest.fixture(scope="session")
 def built(encoder: Encoder) -> dict[str, BaseRetriever]:
-    """One instance per registered name; dense ones share the session's encoder."""
+    """One instance per registered name; dense ones share the session's encoder (the ROPG
+    aliases load any encoder folder: here the untrained default one)."""
     share = {"dense": {"encoder": encoder}}
     out = {}
     for name in RETRIEVERS.names():
         options = share.get(name, {"options": share} if name == "rrf" else {})
+        if name.startswith("ropg-"):
+            out[name] = get_retriever(f"{name}:{default_model_path()}", encoder=encoder)
+            continue
         out[name] = get_retriever(name, **options)
     return out
 
