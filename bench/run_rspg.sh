@@ -11,8 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
 OUT=${OUT:-runs}
-TRAIN_LIMIT=${TRAIN_LIMIT:-160}
-EPOCHS=${EPOCHS:-4}
+TRAIN_LIMIT=${TRAIN_LIMIT:-100}
+EPOCHS=${EPOCHS:-3}
 LR=${LR:-5e-5}
 case "${1:-huffpost}" in
   huffpost) D=$DATA/huffpost_headlines; TASK=(); EVAL=(); SIGNAL=metric; MODES=(pre post)
