@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from .metrics import feedback as metric_feedback
 from .pipeline import (EvalSettings, answer, build_request, build_retrievers, golds_for,
                        rank_request, resolve_task)
 from .records import Question, Scored
-from .retrievers import RankRequest, rank_many
+from .retrievers import RankRequest, Retriever, rank_many
 from .storage import Journal, atomic_write_json
 from .tasks import TaskSpec
 
@@ -196,11 +196,13 @@ def _job(data_dir: str | Path, split: str, out_dir: str | Path, questions: Seque
 
 def _run(job: _Job, questions: Sequence[Question], specs: Sequence[str],
          todo_for: Callable[[Question, RankRequest, list[list[Scored]]], list[tuple[Pair, Request]]],
-         questions_per_step: int, progress: bool) -> FeedbackStore:
+         questions_per_step: int, progress: bool,
+         retrievers: Mapping[str, Retriever] | None = None) -> FeedbackStore:
     """Rank each step's questions with every retriever, then score the pairs not stored yet
     (`todo_for` lists a question's pairs with their prompts) and append them."""
     done = job.store.done()
-    built = list(build_retrievers(specs).values())
+    pool = retrievers or build_retrievers(specs)
+    built = [pool[s] for s in specs]
     bar = tqdm(total=len(questions), disable=not progress, desc=f"feedback/{job.signal}", unit="q")
     for batch in _chunks(questions, max(1, questions_per_step)):
         requests = [rank_request(job.task, q, job.settings.with_date) for q in batch]
@@ -232,12 +234,14 @@ def collect_feedback(data_dir: str | Path, split: str, out_dir: str | Path,
                      signal: str = "metric", depth: int = 16, task: str | TaskSpec | None = None,
                      limit: int | None = None, max_length: int = 512, with_date: bool = False,
                      label_mode: str = "auto", questions_per_step: int = 4,
-                     progress: bool = True) -> FeedbackStore:
+                     progress: bool = True, retrievers: Mapping[str, Retriever] | None = None,
+                     ) -> FeedbackStore:
     """Score the top `depth` items of `retriever` (several: the union of their tops), one
     item per prompt, for every question of a split; resumable, never recomputes a pair.
 
     Returns the store. LLM calls go in steps of `questions_per_step` questions (up to
     ``depth`` x that many prompts at once), each step appended to the journal when done.
+    `retrievers` may hold the retrievers already built by spec (their caches are reused).
     """
     specs = [retriever] if isinstance(retriever, str) else list(retriever)
     questions = lamp.load_questions(lamp.questions_path(data_dir, split), limit)
@@ -250,7 +254,7 @@ def collect_feedback(data_dir: str | Path, split: str, out_dir: str | Path,
                  build_request(job.task, q, [item], job.model, job.settings))
                 for rank, item in _candidates(ranked, depth)]
 
-    return _run(job, questions, specs, todo_for, questions_per_step, progress)
+    return _run(job, questions, specs, todo_for, questions_per_step, progress, retrievers)
 
 
 def collect_retriever_feedback(data_dir: str | Path, split: str, out_dir: str | Path,

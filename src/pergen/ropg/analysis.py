@@ -25,15 +25,16 @@ def retrieval_feedback(data_dir: str | Path, split: str, retrievers: Sequence[st
     """Mean feedback of each retriever's top-d items, for each d in `depths`, per question
     then averaged over questions: ``{retriever: {"top1": .., "top4": ..}}``."""
     deepest = max(depths)
+    built = build_retrievers(retrievers)  # once: dense embeddings are cached across both uses
     store = collect_feedback(data_dir, split, out_dir, model=model, retriever=list(retrievers),
                              signal=signal, depth=deepest, task=task, limit=limit,
-                             progress=progress)
+                             progress=progress, retrievers=built)
     values = store.values()
     spec = resolve_task(data_dir, split, task)
     questions = lamp.load_questions(lamp.questions_path(data_dir, split), limit)
     requests = [rank_request(spec, q) for q in questions]
     table: dict[str, dict[str, float]] = {}
-    for name, retriever in build_retrievers(retrievers).items():
+    for name, retriever in built.items():
         ranked = rank_many(retriever, requests)
         table[name] = {
             f"top{d}": fmean(fmean(values[(q.id, s.item.id)] for s in r[:d])
