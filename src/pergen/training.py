@@ -204,7 +204,7 @@ def _train_epoch(scorer: Scorer, train: Sequence[Example], config: TrainConfig,
                  progress: bool, epoch: int) -> float:
     total, steps = 0.0, 0
     batches = [train[i:i + config.batch_size] for i in range(0, len(train), config.batch_size)]
-    bar = tqdm(batches, disable=not progress, desc=f"ropg-{config.method} epoch {epoch}",
+    bar = tqdm(batches, disable=not progress, desc=f"{config.method} epoch {epoch}",
                unit="batch")
     for step, batch in enumerate(bar, 1):
         feedback, mask = _batch_tensors(batch)
