@@ -271,7 +271,7 @@ def _notes(a: Analysis, settings: Mapping[str, Any]) -> list[str]:
 
 def _md(text: object) -> str:
     """Escaped for Markdown: HTML entities, then the characters that make tables, links, code."""
-    escaped = html.escape(str(text)).replace("\r", " ").replace("\n", " ")
+    escaped = html.escape(str(text), quote=False).replace("\r", " ").replace("\n", " ")
     return re.sub(r"([\\`*\[\]|])", r"\\\1", escaped)
 
 
