@@ -192,6 +192,7 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
                             with_date=with_date, label_mode=label_mode,
                             max_new_tokens=max_new_tokens)
     settings.prompt_options()  # validate before any work
+    retrievers = list(retrievers)
     selectors = load_selectors(retrievers)  # before any work: fail fast on bad names
     pool = [s for s in retrievers if s not in selectors]
     pool += [p for sel in selectors.values() for p in sel.pool]
