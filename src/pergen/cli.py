@@ -138,8 +138,8 @@ def feedback_cmd(data: Path = DataOpt, split: str = typer.Option("train", "--spl
     """Collect LLM feedback: each top item alone in the prompt (ROPG), or each retriever's
     prompt (RSPG, --per-retriever)."""
     from .feedback import DEFAULT_POOL, collect_feedback, collect_retriever_feedback
-    options = {"task": task, "limit": limit, "max_length": max_length, "with_date": with_date,
-               "label_mode": label_mode}
+    options: dict[str, Any] = {"task": task, "limit": limit, "max_length": max_length,
+                               "with_date": with_date, "label_mode": label_mode}
     if per_retriever:
         store = collect_retriever_feedback(data, split, out_dir, retriever or DEFAULT_POOL,
                                            model=model, k=k, signal=signal, **options)
