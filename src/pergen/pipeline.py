@@ -125,8 +125,8 @@ def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec:
     for start in range(0, len(todo), batch_size):
         batch = todo[start:start + batch_size]
         ranked = rank_many(retriever, [rank_request(task, q, settings.with_date) for q in batch])
-        requests = [build_request(task, q, [s.item for s in r[: settings.k]], model, settings)
-                    for q, r in zip(batch, ranked)]
+        requests = [build_request(task, q, [s.item for s in r[: settings.k]], model, settings,
+                                  retriever) for q, r in zip(batch, ranked)]
         t0 = time.perf_counter()
         answers, scores = answer(model, requests, task, settings)
         llm_seconds += time.perf_counter() - t0
@@ -155,9 +155,10 @@ def rank_request(task: TaskSpec, q: Question, with_date: bool = False) -> RankRe
 
 
 def build_request(task: TaskSpec, q: Question, items: list, model: Generator,
-             settings: EvalSettings) -> Request:
+                  settings: EvalSettings, retriever: Retriever | None = None) -> Request:
     prompt = build_prompt(task, q.input, items, model.tokenizer, settings.prompt_options())
-    return Request(prompt=prompt, input=q.input, retrieved=tuple(items), task=task)
+    return Request(prompt=prompt, input=q.input, retrieved=tuple(items), task=task,
+                   profile=q.profile, retriever=retriever)
 
 
 def _score_run(run: RetrieverRun, task: TaskSpec, golds: dict[str, str], folder: Path) -> None:

@@ -13,17 +13,24 @@ from typing import Protocol, runtime_checkable
 
 from ..records import ProfileItem
 from ..registry import Registry
+from ..retrievers.base import Retriever
 from ..tasks import TaskSpec
 
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One generation: the prompt, plus the input and retrieved items it was built from."""
+    """One generation: the prompt, plus the input and retrieved items it was built from.
+
+    `profile` (the user's whole profile) and `retriever` (the run's retriever) let non-LLM
+    baselines such as the vote models rank the profile themselves; LLMs ignore them.
+    """
 
     prompt: str
     input: str
     retrieved: tuple[ProfileItem, ...]
     task: TaskSpec
+    profile: tuple[ProfileItem, ...] = ()
+    retriever: Retriever | None = None
 
 
 @runtime_checkable
