@@ -39,11 +39,13 @@ class TaskSpec:
     query_regex: str | None = None
     insert_after: str | None = None
     labels: tuple[str, ...] | None = None
+    candidates_regex: str | None = None
     metrics: tuple[str, ...] = ("rouge-1", "rouge-L")
     feedback_metric: str = "rouge-1"
     max_new_tokens: int = 32
     description: str = ""
     _regex: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
+    _candidates: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for m in self.metrics:
@@ -67,6 +69,16 @@ class TaskSpec:
                 object.__setattr__(self, "_regex", re.compile(self.query_regex, re.DOTALL))
             except re.error as e:
                 raise TaskError(f"task {self.name}: bad query_regex: {e}") from e
+        if self.candidates_regex:
+            # Candidate i of an input is answered by labels[i]: a choice task needs both.
+            if not self.labels:
+                raise TaskError(f"task {self.name}: candidates_regex needs a 'labels' list "
+                                "(candidate i is answered by labels[i])")
+            try:
+                object.__setattr__(self, "_candidates",
+                                   re.compile(self.candidates_regex, re.DOTALL))
+            except re.error as e:
+                raise TaskError(f"task {self.name}: bad candidates_regex: {e}") from e
 
     @property
     def is_classification(self) -> bool:
@@ -83,6 +95,13 @@ class TaskSpec:
             if sep:
                 return tail.strip()
         return text.strip()
+
+    def candidates(self, text: str) -> list[str]:
+        """The candidates an input offers, in order (candidate i is answered by labels[i]);
+        empty when the task has no candidates_regex or the input matches none."""
+        if self._candidates is None:
+            return []
+        return [c if isinstance(c, str) else c[0] for c in self._candidates.findall(text)]
 
     def document(self, item: ProfileItem, with_date: bool = False) -> str:
         """The text a retriever indexes for a profile item."""
