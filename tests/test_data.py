@@ -48,7 +48,10 @@ def _write(tmp_path: Path, content: str | bytes, name: str = "x_questions.json")
     ('[{"id": "q1", "input": "a", "profile": [{"id": "p", "text": {"x": 1}}]}]',
      ["record q1", "profile[0].text"]),
     ('[{"id": "q1", "input": "a", "profile": [{"id": "p"}, {"id": "p"}]}]', ["duplicate", "'p'"]),
-    ('[{"id": "q1", "input": "a"}, {"id": "q1", "input": "b"}]', ["record q1", "duplicate"]),
+    ('[{"id": "q1", "input": "a", "profile": []}, {"id": "q1", "input": "b", "profile": []}]',
+     ["record q1", "duplicate"]),
+    ('[{"id": "q1", "input": "a"}]', ["record q1", "field 'profile'", "[]"]),
+    ('[{"id": "q1", "input": "a", "profile": null}]', ["record q1", "field 'profile'", "null"]),
     ('[1, 2]', ["record #0", "expected an object"]),
     ('', ["malformed JSON"]),
 ])
@@ -61,6 +64,11 @@ def test_malformed_questions_name_file_record_field(tmp_path: Path, content: str
     assert str(path) in message
     for w in words:
         assert w in message
+
+
+def test_empty_profile_is_a_cold_start_user(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[{"id": "q1", "input": "a", "profile": []}]')
+    assert load_questions(path)[0].profile == ()
 
 
 def test_encodings(tmp_path: Path) -> None:
@@ -89,7 +97,7 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
 
 def test_questions_stream_lazily(tmp_path: Path) -> None:
     """A bad record late in a file is reported only when reached: the reader streams."""
-    path = _write(tmp_path, '[{"id": "q1", "input": "a"}, {"id": "q2"}]')
+    path = _write(tmp_path, '[{"id": "q1", "input": "a", "profile": []}, {"id": "q2"}]')
     it = iter_questions(path)
     assert next(it).id == "q1"
     with pytest.raises(DataError, match="record q2"):

@@ -14,6 +14,7 @@ import pytest
 
 from pergen.errors import ConfigError
 from pergen.llm import Request, embedded, get_model
+from pergen.llm.base import choose
 from pergen.tasks import get_task
 
 torch = pytest.importorskip("torch")
@@ -65,7 +66,7 @@ def test_generate_real_prompts_nonempty_deterministic_and_batch_invariant(smol, 
 def test_choose_returns_a_label_and_matches_loglik(smol):
     r = req("What is the capital of France? Answer with one word.")
     labels = ["London", "Paris", "Berlin", "a long label of words"]
-    assert smol.choose([r], labels) == ["Paris"]
+    assert choose(smol, [r], labels) == ["Paris"]
     # The shared-prefix scoring in choose equals plain teacher forcing per label.
     shared = smol.label_logliks(r, [smol.tokenizer.encode(x) for x in labels])
     plain = smol.loglik([r] * len(labels), labels)
@@ -76,7 +77,7 @@ def test_choose_returns_a_label_and_matches_loglik(smol):
 def test_choose_label_from_set_on_task_labels(smol):
     task = get_task("LaMP_3")
     r = Request("Rate this review from 1 to 5: terrible, broke on day one.", "", (), task)
-    assert smol.choose([r, r], list(task.labels))[0] in task.labels
+    assert choose(smol, [r, r], list(task.labels))[0] in task.labels
 
 
 @pytest.mark.slow
@@ -186,4 +187,4 @@ def test_tiny_models_generate_choose_and_score_consistently(kind, smol_path, tmp
     labels = ["yes", "no", "maybe so"]
     shared = model.label_logliks(reqs[1], [model.tokenizer.encode(x) for x in labels])
     assert shared == pytest.approx(model.loglik([reqs[1]] * 3, labels), abs=1e-4)
-    assert model.choose(reqs, labels)[0] in labels
+    assert choose(model, reqs, labels)[0] in labels

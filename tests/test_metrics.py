@@ -12,7 +12,6 @@ from pergen import metrics
 from pergen.errors import ConfigError, DataError
 from pergen.tasks import get_task
 
-DATA = Path("/work/shared/data/huffpost_headlines")
 LABELS = ("a", "b", "c")
 
 
@@ -107,8 +106,10 @@ def test_feedback_by_task():
 def test_score_missing_and_extra_ids():
     task = get_task("LaMP_3")
     golds = {"q1": "5", "q2": "1", "q3": "3"}
-    with pytest.raises(DataError, match="q2"):
+    with pytest.raises(ConfigError, match="q2") as info:
         metrics.score(task, golds, {"q1": "5", "q3": "3"})
+    assert "missing=worst" in str(info.value)
+    assert "--missing=worst" in info.value.render("--missing")
     got = metrics.score(task, golds, {"q1": "5", "q3": "3", "extra": "1"}, missing="worst")
     assert got["mae"] == pytest.approx(4 / 3)  # q2 missing -> "" -> 5, error 4
     assert got["rmse"] == pytest.approx(math.sqrt(16 / 3))
@@ -127,15 +128,14 @@ def test_score_classification_task():
     assert got["f1"] == pytest.approx(1 / 3)
 
 
-@pytest.mark.skipif(not DATA.exists(), reason="shared HuffPost data not present")
-def test_rouge_on_real_data_matches_rouge_score():
+def test_rouge_on_real_data_matches_rouge_score(huffpost: Path):
     from rouge_score import rouge_scorer
 
     from pergen.data import load_outputs, load_questions
 
     task = get_task("LaMP_4")
-    golds = load_outputs(DATA / "dev_outputs.json").by_id
-    preds = {q.id: task.query(q.input) for q in load_questions(DATA / "dev_questions.json")}
+    golds = load_outputs(huffpost / "dev_outputs.json").by_id
+    preds = {q.id: task.query(q.input) for q in load_questions(huffpost / "dev_questions.json")}
     got = metrics.score(task, golds, preds)
     scorer = rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=False)
     direct = [scorer.score(golds[k], preds[k]) for k in golds]

@@ -1,7 +1,9 @@
 """The `pergen` command line: thin wrappers over the Python API.
 
-Heavy modules are imported inside commands so that `pergen --help` starts at once.
-Library errors (`PergenError`) become a one-line message and exit code 2.
+Heavy modules are imported inside commands so that `pergen --help` starts at once; the
+names in the help texts come from the same registries the library resolves specs with, so
+they cannot drift. Library errors (`PergenError`) become a one-line message that names the
+CLI option (not the Python parameter) and exit code 2.
 """
 
 from __future__ import annotations
@@ -18,12 +20,34 @@ from rich.console import Console
 from rich.markup import escape as rich_escape
 
 from .errors import PergenError
+from .llm import MODELS
+from .retrievers import RETRIEVERS
+from .selectors import SELECTORS
 
 app = typer.Typer(help="Personalize LLMs with retrieval from a user's own history (LaMP).",
                   no_args_is_help=True, add_completion=False)
 err = Console(stderr=True)
 out = Console()
 F = TypeVar("F", bound=Callable[..., object])
+
+FLAGS = {"data_dir": "--data", "split": "--split", "task": "--task", "limit": "--limit",
+         "retrievers": "--retriever", "retriever": "--retriever", "model": "--model",
+         "k": "--k", "max_length": "--max-length", "view": "--profile-view",
+         "position": "--profile-position", "label_mode": "--label-mode",
+         "max_new_tokens": "--max-new-tokens", "out_dir": "--out", "missing": "--missing",
+         "signal": "--signal", "depth": "--depth", "baseline": "--baseline",
+         "vote_k": "--vote-k"}
+"""Python parameter -> CLI flag, so that errors speak the options the user typed."""
+
+
+def names(registry: Any) -> str:
+    return ", ".join(registry.names())
+
+
+RETRIEVER_HELP = (f"Retrievers: {names(RETRIEVERS)} (dense/ropg-kd/ropg-rl take :FOLDER, "
+                  "rrf takes :a+b+c, random takes :SEED)")
+SELECTOR_HELP = f"; selectors: {names(SELECTORS)} (rspg-* take :FOLDER, qpp-* take :a+b+c)"
+MODEL_HELP = f"Models: {names(MODELS)} (hf:PATH, openai:MODEL@BASE_URL)"
 
 DataOpt = typer.Option(..., "--data", help="Folder with {split}_questions.json / _outputs.json")
 SplitOpt = typer.Option("dev", "--split", help="Split name: train, dev or test")
@@ -39,7 +63,8 @@ def friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except PergenError as e:
-            err.print("[bold red]error:[/]", rich_escape(str(e)), highlight=False, soft_wrap=True)
+            message = e.render(FLAGS.get(e.option or "", f"--{(e.option or '').replace('_', '-')}"))
+            err.print("[bold red]error:[/]", rich_escape(message), highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("interrupted: finished work is saved; run the same command to resume")
@@ -50,9 +75,7 @@ def friendly(fn: F) -> F:
 @app.command("rank")
 @friendly
 def rank_cmd(data: Path = DataOpt, split: str = SplitOpt,
-             retriever: str = typer.Option(..., "--retriever", help="none, random, recency, "
-                                           "bm25, dense[:FOLDER], ropg-kd:FOLDER, ropg-rl:FOLDER, "
-                                           "rrf[:a+b+c]"),
+             retriever: str = typer.Option(..., "--retriever", help=RETRIEVER_HELP),
              out_file: Path = typer.Option(..., "--out", help="Ranking JSON to write"),
              task: str | None = TaskOpt, limit: int | None = LimitOpt,
              with_date: bool = typer.Option(False, "--with-date", help="Append 'date: ...' to "
@@ -67,14 +90,12 @@ def rank_cmd(data: Path = DataOpt, split: str = SplitOpt,
 @friendly
 def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
                  retriever: list[str] = typer.Option(["none", "bm25"], "--retriever",
-                                                     help="Repeat for several: none, "
-                                                     "recency, bm25, dense[:FOLDER], ropg-kd:"
-                                                     "FOLDER, ropg-rl:FOLDER, rrf[:a+b+c]"),
+                                                     help="Repeat for several. " + RETRIEVER_HELP
+                                                     + SELECTOR_HELP),
                  out_dir: Path = typer.Option(..., "--out", help="Run folder (resumable)"),
                  task: str | None = TaskOpt, limit: int | None = LimitOpt,
                  k: int = typer.Option(4, "--k", min=0, help="Profile items in the prompt"),
-                 model: str = typer.Option("smollm2", "--model", help="smollm2, knn, copy-input,"
-                                           " hf:PATH, openai:MODEL@BASE_URL"),
+                 model: str = typer.Option("smollm2", "--model", help=MODEL_HELP),
                  max_length: int = typer.Option(512, "--max-length", help="Prompt token budget"),
                  view: str = typer.Option("full", "--profile-view",
                                           help="full, output-only or input-only"),
@@ -86,17 +107,34 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
                                                 "label bias removed over the run)"),
                  batch_size: int = typer.Option(8, "--batch-size", min=1),
                  baseline: str = typer.Option("none", "--baseline", help="Retriever the "
-                                              "significance marks compare against")) -> None:
+                                              "significance marks compare against"),
+                 vote_k: int | None = typer.Option(None, "--vote-k", min=1, help="Items per "
+                                                   "candidate or label vote (similarity-vote, "
+                                                   "knn-vote; default 4)")) -> None:
     """Retrieve, prompt, generate and score; print a Table-3 style comparison."""
     from .pipeline import evaluate
-    from .report import print_table, write_comparison
-    runs = evaluate(data, split, retriever, out_dir, task=task, model=model, k=k, limit=limit,
-                    max_length=max_length, view=view, position=position, with_date=with_date,
-                    label_mode=label_mode, batch_size=batch_size)
+    from .report import comparison_of, print_table
+    runs = evaluate(data, split, retriever, out_dir, task=task, model=_with_vote_k(model, vote_k),
+                    k=k, limit=limit, max_length=max_length, view=view, position=position,
+                    with_date=with_date, label_mode=label_mode, batch_size=batch_size,
+                    baseline=baseline)
     if any(r.metrics for r in runs.values()):
-        table = write_comparison(runs, out_dir, baseline)
+        table = comparison_of(runs, baseline)
         print_table(out, table, title=f"{Path(data).name} / {split}", baseline=baseline)
     err.print(f"results in {out_dir}")
+
+
+VOTE_MODELS = ("similarity-vote", "knn-vote")
+
+
+def _with_vote_k(model: str, vote_k: int | None) -> str:
+    """``--vote-k K`` is the vote models' ``:K`` argument; any other model refuses it."""
+    if vote_k is None:
+        return model
+    if model.partition(":")[0] not in VOTE_MODELS or ":" in model:
+        raise typer.BadParameter(f"applies to --model {' or '.join(VOTE_MODELS)} "
+                                 f"(without :K), not {model!r}", param_hint="--vote-k")
+    return f"{model}:{vote_k}"
 
 
 @app.command("score")
@@ -104,7 +142,9 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
 def score_cmd(golds: Path = typer.Option(..., "--golds", help="Gold outputs JSON"),
               preds: Path = typer.Option(..., "--preds", help="Predictions JSON (same shape)"),
               task: str | None = typer.Option(None, "--task",
-                                                 help="Default: the golds file's 'task'")) -> None:
+                                                 help="Default: the golds file's 'task'"),
+              missing: str = typer.Option("error", "--missing", help="A question without a "
+                                          "prediction: error, or worst (scored as wrong)")) -> None:
     """Print the task's metrics as JSON, as the official LaMP evaluator computes them."""
     from .data import load_outputs
     from .metrics import score
@@ -112,7 +152,7 @@ def score_cmd(golds: Path = typer.Option(..., "--golds", help="Gold outputs JSON
     g = load_outputs(golds)
     p = load_outputs(preds)
     spec = get_task(task or g.task)
-    json.dump(score(spec, g.by_id, p.by_id), sys.stdout, indent=2)
+    json.dump(score(spec, g.by_id, p.by_id, missing=missing), sys.stdout, indent=2)
     sys.stdout.write("\n")
 
 
@@ -121,7 +161,7 @@ def score_cmd(golds: Path = typer.Option(..., "--golds", help="Gold outputs JSON
 def feedback_cmd(data: Path = DataOpt, split: str = typer.Option("train", "--split"),
                  out_dir: Path = typer.Option(..., "--out", help="Feedback store folder (resumable)"),
                  task: str | None = TaskOpt, limit: int | None = LimitOpt,
-                 model: str = typer.Option("smollm2", "--model"),
+                 model: str = typer.Option("smollm2", "--model", help=MODEL_HELP),
                  retriever: list[str] | None = typer.Option(
                      None, "--retriever", help="Initial retriever (default dense; repeat for the "
                      "union of several) or, with --per-retriever, the pool (default none, recency,"
@@ -137,7 +177,8 @@ def feedback_cmd(data: Path = DataOpt, split: str = typer.Option("train", "--spl
                  label_mode: str = typer.Option("auto", "--label-mode")) -> None:
     """Collect LLM feedback: each top item alone in the prompt (ROPG), or each retriever's
     prompt (RSPG, --per-retriever)."""
-    from .feedback import DEFAULT_POOL, collect_feedback, collect_retriever_feedback
+    from .feedback import collect_feedback, collect_retriever_feedback
+    from .selectors import DEFAULT_POOL
     options: dict[str, Any] = {"task": task, "limit": limit, "max_length": max_length,
                                "with_date": with_date, "label_mode": label_mode}
     if per_retriever:
@@ -229,7 +270,7 @@ def _print_best(history: Any, out_dir: Path, name: str) -> None:
 @friendly
 def demo_cmd(out_dir: Path = typer.Option(Path("runs/demo"), "--out"),
              limit: int | None = typer.Option(None, "--limit", min=1),
-             model: str = typer.Option("smollm2", "--model")) -> None:
+             model: str = typer.Option("smollm2", "--model", help=MODEL_HELP)) -> None:
     """Compare no personalization, BM25, recency and dense on real chat data (few minutes)."""
     from .demo import DEMO_RETRIEVERS, demo_data_dir
     data = demo_data_dir()
@@ -237,7 +278,7 @@ def demo_cmd(out_dir: Path = typer.Option(Path("runs/demo"), "--out"),
     evaluate_cmd(data=data, split="dev", retriever=list(DEMO_RETRIEVERS), out_dir=out_dir,
                  task=None, limit=limit, k=4, model=model, max_length=512, view="full",
                  position="before", with_date=False, label_mode="auto", batch_size=8,
-                 baseline="none")
+                 baseline="none", vote_k=None)
 
 
 def main() -> None:  # pragma: no cover

@@ -91,9 +91,13 @@ def _question(raw: Any, index: int, *, file: str) -> Question:
     if "input" not in raw:
         raise DataError("question has no 'input'", file=file, record=qid, field="input")
     text = _as_text(raw["input"], file=file, record=qid, field="input")
-    profile = raw.get("profile", [])
+    if "profile" not in raw:
+        raise DataError("question has no 'profile' (give [] for a user with no history yet)",
+                        file=file, record=qid, field="profile")
+    profile = raw["profile"]
     if profile is None:
-        profile = []
+        raise DataError("is null (give [] for a user with no history yet)", file=file,
+                        record=qid, field="profile")
     if not isinstance(profile, list):
         raise DataError(f"expected a list, got {type(profile).__name__}", file=file,
                         record=qid, field="profile")

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class PergenError(Exception):
-    """Base class of every error pergen raises on purpose."""
+    """Base class of every error pergen raises on purpose.
+
+    A message may name an option as ``{option}``: the library says the Python parameter
+    (``view``), the CLI the flag the user typed (``--profile-view``), through `render`.
+    """
+
+    def __init__(self, message: str = "", *, option: str | None = None) -> None:
+        self.template, self.option = message, option
+        super().__init__(self.render())
+
+    def render(self, flag: str | None = None) -> str:
+        """The message, with the option spelled `flag` (default: the Python parameter)."""
+        if self.option is None:
+            return self.template
+        return self.template.replace("{option}", flag or self.option)
 
 
 class DataError(PergenError, ValueError):
@@ -30,6 +46,13 @@ class TaskError(PergenError, ValueError):
 
 class ConfigError(PergenError, ValueError):
     """An option (retriever, model, metric name...) is unknown or badly formed."""
+
+
+def bad_choice(option: str, value: object, accepted: Iterable[str], why: str = "") -> ConfigError:
+    """The error for a value outside a closed set: names the option, the value and the
+    accepted values, so the user can fix the call without reading the docs."""
+    known = ", ".join(accepted)
+    return ConfigError(f"{{option}} {value!r} is not valid{why}; accepted: {known}", option=option)
 
 
 class MissingExtraError(PergenError, ImportError):

@@ -28,19 +28,22 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from . import data as lamp
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, bad_choice
 from .llm import get_model
-from .llm.base import Generator, Request
+from .llm.base import Generator, LabelScorer, Request
 from .metrics import feedback as metric_feedback
-from .pipeline import (EvalSettings, answer, build_request, build_retrievers, golds_for,
-                       rank_request, resolve_task)
+from .selectors import DEFAULT_POOL
+from .settings import EvalSettings, check_model, check_retrievers, check_task_fit
+from .splits import check_split, golds_for, load_split, resolve_task
+from .steps import answer, build_request, build_retrievers, rank_request
 from .records import Question, Scored
 from .retrievers import RankRequest, Retriever, rank_many
 from .storage import Journal, atomic_write_json
 from .tasks import TaskSpec
 
 SIGNALS = ("metric", "loglik")
-DEFAULT_POOL = ("none", "recency", "bm25", "dense")  # RSPG's retrievers (paper: + ROPG's)
+__all__ = ["DEFAULT_POOL", "SIGNALS", "FeedbackKey", "FeedbackStore", "Pair", "collect_feedback",
+           "collect_retriever_feedback"]
 STORE_FILE = "store.json"
 RECORDS_FILE = "feedback.jsonl"
 
@@ -140,11 +143,8 @@ def _metric_values(model: Generator, requests: Sequence[Request], golds: Sequenc
 def _loglik_values(model: Generator, requests: Sequence[Request], golds: Sequence[str]
                    ) -> list[float]:
     """Mean log-probability per gold token: comparable across golds of different length."""
-    loglik = getattr(model, "loglik", None)
-    if loglik is None:
-        raise ConfigError(f"the loglik signal needs a model that scores text (hf:, smollm2...);"
-                          f" {model.name} cannot: use --signal metric")
-    sums = loglik(requests, golds)
+    assert isinstance(model, LabelScorer)  # checked when the job was set up
+    sums = model.loglik(requests, golds)
     return [s / max(1, len(model.tokenizer.encode(g))) for s, g in zip(sums, golds)]
 
 
@@ -176,22 +176,33 @@ class _Job:
     store: FeedbackStore
 
 
-def _job(data_dir: str | Path, split: str, out_dir: str | Path, questions: Sequence[Question],
+def _job(data_dir: str | Path, split: str, out_dir: str | Path, limit: int | None,
          model: str | Generator, specs: Sequence[str], signal: str, depth: int, unit: str,
-         task: str | TaskSpec | None, **settings: Any) -> _Job:
+         task: str | TaskSpec | None, **settings: Any) -> tuple[_Job, list[Question]]:
+    """Check every setting, then load the split and the model, then open the store: a bad
+    option fails before any data is read, and no store folder is left behind by it."""
     if signal not in SIGNALS:
-        raise ConfigError(f"unknown feedback signal {signal!r}; known: {', '.join(SIGNALS)}")
+        raise bad_choice("signal", signal, SIGNALS)
     if depth < 1:
-        raise ConfigError(f"depth must be >= 1, got {depth}")
+        raise ConfigError(f"{{option}} must be >= 1, got {depth}", option="depth")
+    check_retrievers(specs, option="retriever", selectors=False)
+    check_model(model)
+    EvalSettings(task="", model="", **settings)
+    check_split(data_dir, split)
     spec = resolve_task(data_dir, split, task)
+    questions = load_split(data_dir, split, limit)
     golds = golds_for(data_dir, split, questions)
     if golds is None:
         raise DataError("feedback needs gold outputs", file=str(lamp.outputs_path(data_dir, split)))
     generator = get_model(model) if isinstance(model, str) else model
     options = EvalSettings(task=spec.name, model=generator.name, **settings)
+    check_task_fit(spec, generator, options)
+    if signal == "loglik" and not isinstance(generator, LabelScorer):
+        raise ConfigError(f"{{option}} loglik needs a model that scores text (hf:, smollm2...);"
+                          f" {generator.name} cannot: use metric", option="signal")
     key = FeedbackKey(generator.name, spec.name, template_digest(spec, options), "|".join(specs),
                       signal, depth, unit)
-    return _Job(spec, generator, options, signal, golds, FeedbackStore(out_dir, key))
+    return _Job(spec, generator, options, signal, golds, FeedbackStore(out_dir, key)), questions
 
 
 def _run(job: _Job, questions: Sequence[Question], specs: Sequence[str],
@@ -244,9 +255,9 @@ def collect_feedback(data_dir: str | Path, split: str, out_dir: str | Path,
     `retrievers` may hold the retrievers already built by spec (their caches are reused).
     """
     specs = [retriever] if isinstance(retriever, str) else list(retriever)
-    questions = lamp.load_questions(lamp.questions_path(data_dir, split), limit)
-    job = _job(data_dir, split, out_dir, questions, model, specs, signal, depth, "item", task,
-               k=1, max_length=max_length, with_date=with_date, label_mode=label_mode)
+    job, questions = _job(data_dir, split, out_dir, limit, model, specs, signal, depth, "item",
+                          task, k=1, max_length=max_length, with_date=with_date,
+                          label_mode=label_mode)
 
     def todo_for(q: Question, request: RankRequest, ranked: list[list[Scored]]
                  ) -> list[tuple[Pair, Request]]:
@@ -270,9 +281,9 @@ def collect_retriever_feedback(data_dir: str | Path, split: str, out_dir: str | 
     `collect_feedback`; ``signal="loglik"`` scores the gold's likelihood instead, for tasks
     where a small model's answers are all alike."""
     specs = list(dict.fromkeys(retrievers))
-    questions = lamp.load_questions(lamp.questions_path(data_dir, split), limit)
-    job = _job(data_dir, split, out_dir, questions, model, specs, signal, k, "retriever", task,
-               k=k, max_length=max_length, with_date=with_date, label_mode=label_mode)
+    job, questions = _job(data_dir, split, out_dir, limit, model, specs, signal, k, "retriever",
+                          task, k=k, max_length=max_length, with_date=with_date,
+                          label_mode=label_mode)
 
     def todo_for(q: Question, request: RankRequest, ranked: list[list[Scored]]
                  ) -> list[tuple[Pair, Request]]:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, bad_choice
 
 if TYPE_CHECKING:
     from .tasks.spec import TaskSpec
@@ -217,14 +217,14 @@ def _aligned(golds: Mapping[str, str], preds: Mapping[str, str],
              missing: str) -> tuple[list[str], list[str]]:
     """Golds and predictions in golds order; extra prediction ids are ignored."""
     if missing not in ("error", "worst"):
-        raise ConfigError(f"missing must be 'error' or 'worst', not {missing!r}")
+        raise bad_choice("missing", missing, ("error", "worst"))
     if not golds:
         raise DataError("no gold answers to score")
     absent = [qid for qid in golds if qid not in preds]
     if absent and missing == "error":
         shown = ", ".join(absent[:5]) + (", ..." if len(absent) > 5 else "")
-        raise DataError(f"{len(absent)} of {len(golds)} questions have no prediction: {shown}"
-                        " (pass missing='worst' to score them as wrong)")
+        raise ConfigError(f"{len(absent)} of {len(golds)} questions have no prediction: {shown}"
+                          " (score them as wrong with {option}=worst)", option="missing")
     ids = list(golds)
     return [preds.get(qid, "") for qid in ids], [golds[qid] for qid in ids]
 
@@ -233,7 +233,7 @@ def score(task: TaskSpec, golds: Mapping[str, str], preds: Mapping[str, str],
           missing: str = "error") -> dict[str, float]:
     """Every metric of `task` over the ids of `golds`.
 
-    A gold id without a prediction raises `DataError`, or with ``missing="worst"`` counts as
+    A gold id without a prediction raises `ConfigError`, or with ``missing="worst"`` counts as
     the empty prediction (wrong; worst rating; ROUGE 0).
     """
     p, g = _aligned(golds, preds, missing)

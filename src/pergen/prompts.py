@@ -13,10 +13,11 @@ import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import TaskError
+from .errors import ConfigError, TaskError, bad_choice
 from .llm.base import Tokenizer
 from .records import ProfileItem
 from .tasks import TaskSpec
+from .tasks.spec import PROFILE_VIEWS
 
 POSITIONS = ("before", "after")
 _JOIN = ", and "
@@ -37,11 +38,20 @@ class PromptOptions:
 
     def __post_init__(self) -> None:
         if self.k < 0:
-            raise TaskError(f"k must be >= 0, got {self.k}")
+            raise ConfigError(f"{{option}} must be >= 0, got {self.k}", option="k")
         if self.max_length < 16:
-            raise TaskError(f"max_length must be >= 16 tokens, got {self.max_length}")
+            raise ConfigError(f"{{option}} must be >= 16 tokens, got {self.max_length}",
+                              option="max_length")
+        if self.view not in PROFILE_VIEWS:
+            raise bad_choice("view", self.view, PROFILE_VIEWS)
         if self.position not in POSITIONS:
-            raise TaskError(f"unknown profile position {self.position!r}; known: {POSITIONS}")
+            raise bad_choice("position", self.position, POSITIONS)
+
+    def check_task(self, task: TaskSpec) -> None:
+        """Refuse a view the task cannot show (input-only where items have no input field)."""
+        if self.view != "full" and not task.item_fields(self.view):
+            raise ConfigError(f"{{option}} {self.view!r}: task {task.name} has no fields for "
+                              "it (its items have no input part)", option="view")
 
 
 def _item_template(task: TaskSpec, view: str) -> tuple[str, str | None]:

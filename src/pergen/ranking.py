@@ -6,9 +6,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import data as lamp
-from .pipeline import rank_request, resolve_task
 from .retrievers import get_retriever, rank_many
+from .settings import check_retrievers
+from .splits import check_split, load_split, resolve_task
+from .steps import rank_request
 from .storage import atomic_write_json
 from .tasks import TaskSpec
 
@@ -20,9 +21,11 @@ def rank(data_dir: str | Path, split: str, retriever: str, out: str | Path | Non
 
     `none` has no order of its own: its ranking is the profile in file order.
     """
+    check_retrievers([retriever], option="retriever", selectors=False)
+    check_split(data_dir, split)
     spec = resolve_task(data_dir, split, task)
     ret = get_retriever(retriever)
-    questions = lamp.load_questions(lamp.questions_path(data_dir, split), limit)
+    questions = load_split(data_dir, split, limit)
     ranking: dict[str, list[str]] = {}
     for start in tqdm(range(0, len(questions), batch_size), disable=not progress, desc=retriever,
                       unit="batch"):

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
-from .errors import ConfigError
+from .errors import bad_choice
 
 T = TypeVar("T")
 
@@ -41,11 +41,20 @@ class Registry(Generic[T]):
         for ep in entry_points(group=self.group):
             ep.load()  # importing the module registers its factories
 
-    def create(self, spec: str, **options: object) -> T:
-        """Build from ``name`` or ``name:argument``; the argument goes to the factory."""
-        name, _, arg = spec.partition(":")
+    def __contains__(self, name: str) -> bool:
+        return name in self.names()
+
+    def check(self, spec: str, option: str | None = None) -> Callable[..., T]:
+        """The factory of a spec's name; an unknown name names the option and the known ones."""
+        name = spec.partition(":")[0]
         self._load_plugins()
         factory = self._factories.get(name)
         if factory is None:
-            raise ConfigError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
+            raise bad_choice(option or self.kind, spec, self.names(), f" ({self.kind} name)")
+        return factory
+
+    def create(self, spec: str, **options: object) -> T:
+        """Build from ``name`` or ``name:argument``; the argument goes to the factory."""
+        factory = self.check(spec)
+        arg = spec.partition(":")[2]
         return factory(arg, **options) if arg else factory(**options)

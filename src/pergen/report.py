@@ -9,20 +9,27 @@ from rich.console import Console
 from rich.table import Table
 
 from .metrics import LOWER_IS_BETTER
-from .pipeline import RetrieverRun
+from .runfolder import RetrieverRun
 from .storage import atomic_write_json, atomic_write_text
 from .tables import ALPHA, Cell, comparison, significance_json
 
 BASELINE = "none"
 
 
-def write_comparison(runs: Mapping[str, RetrieverRun], out_dir: str | Path,
-                     baseline: str = BASELINE) -> dict[str, dict[str, Cell]]:
+def comparison_of(runs: Mapping[str, RetrieverRun], baseline: str = BASELINE
+                  ) -> dict[str, dict[str, Cell]]:
     """Significance of every retriever against `baseline` (default: no personalization),
     when the baseline was run."""
     base = baseline if baseline in runs else None
-    table = comparison({r: run.metrics for r, run in runs.items()},
-                       {r: run.per_example for r, run in runs.items()}, base)
+    return comparison({r: run.metrics for r, run in runs.items()},
+                      {r: run.per_example for r, run in runs.items()}, base)
+
+
+def write_comparison(runs: Mapping[str, RetrieverRun], out_dir: str | Path,
+                     baseline: str = BASELINE) -> dict[str, dict[str, Cell]]:
+    """`comparison_of`, written as ``significance.json`` and ``table.md``."""
+    base = baseline if baseline in runs else None
+    table = comparison_of(runs, baseline)
     atomic_write_json(Path(out_dir) / "significance.json",
                       {"baseline": base, "alpha": ALPHA, "p_values": significance_json(table)})
     atomic_write_text(Path(out_dir) / "table.md", markdown_table(table, baseline))

@@ -25,7 +25,7 @@ from typing import Any
 
 from .errors import ConfigError, DataError, MissingExtraError
 from .metrics import LOWER_IS_BETTER
-from .pipeline import slug
+from .runfolder import slug
 from .report import BASELINE, metric_header, markdown_table
 from .rspg.oracle import oracle_bounds, selected_scores, success_rate, winning_rate
 from .storage import atomic_write_bytes, atomic_write_text

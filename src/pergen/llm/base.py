@@ -1,8 +1,10 @@
-"""The LLM backend protocol: one method, `generate`, over a batch of requests.
+"""The LLM backend protocols: `Generator` (`generate` over a batch of requests) and
+`LabelScorer` (`label_scores` and `loglik`: likelihoods of given continuations).
 
 A request carries the built prompt and what it was built from, so that non-LLM
-baselines (`knn`, `copy-input`) answer through the same interface as real models.
-Backends that can score a closed label set by likelihood also implement `choose`.
+baselines (`knn`, `copy-input`) answer through the same interface as real models. Picking
+the most likely label, batch calibration and the gold-likelihood measures are all built
+on the two scoring methods, so a backend that implements them gets every one of those.
 """
 
 from __future__ import annotations
@@ -54,14 +56,26 @@ class Generator(Protocol):
 
 @runtime_checkable
 class LabelScorer(Protocol):
-    """A backend that picks the most likely label instead of generating freely."""
-
-    def choose(self, requests: Sequence[Request], labels: Sequence[str]) -> list[str]: ...
+    """A backend that scores given continuations of a prompt by their likelihood."""
 
     def label_scores(self, requests: Sequence[Request], labels: Sequence[str]
                      ) -> list[list[float]]:
         """log p(label | prompt) for every label, per request."""
         ...
+
+    def loglik(self, requests: Sequence[Request], targets: Sequence[str]) -> list[float]:
+        """Sum of log p(target tokens | prompt), per (request, target) pair."""
+        ...
+
+
+def best_label(scores: Sequence[float], labels: Sequence[str]) -> str:
+    """The label with the highest score; ties go to the label listed first."""
+    return labels[max(range(len(labels)), key=lambda j: (scores[j], -j))]
+
+
+def choose(scorer: LabelScorer, requests: Sequence[Request], labels: Sequence[str]) -> list[str]:
+    """The most likely label of each request; ties go to the label listed first."""
+    return [best_label(s, labels) for s in scorer.label_scores(requests, labels)]
 
 
 class WhitespaceTokenizer:

@@ -33,9 +33,15 @@ class Retriever(Protocol):
 
 
 class BaseRetriever:
-    """Default `rank_many` that loops over `rank`; retrievers override it to batch."""
+    """Default `rank_many` that loops over `rank`; retrievers override it to batch.
+
+    `scores_are_ranks` is true for a retriever whose scores only encode its order (recency
+    by date): score-based analyses such as query-performance prediction then use the
+    reciprocal rank instead, as the paper does.
+    """
 
     name = "base"
+    scores_are_ranks = False
 
     def rank(self, request: RankRequest) -> list[Scored]:  # pragma: no cover - abstract
         raise NotImplementedError

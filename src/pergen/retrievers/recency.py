@@ -23,6 +23,7 @@ class RecencyRetriever(BaseRetriever):
     """Newest first; equal keys keep profile order (a stable sort)."""
 
     name = "recency"
+    scores_are_ranks = True  # n, n-1, ...: an order by date, not a similarity
 
     def rank(self, request: RankRequest) -> list[Scored]:
         profile = request.profile

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from statistics import fmean
 
-from .. import data as lamp
 from ..feedback import collect_feedback
 from ..llm.base import Generator
-from ..pipeline import build_retrievers, rank_request, resolve_task
+from ..splits import load_split, resolve_task
+from ..steps import build_retrievers, rank_request
 from ..retrievers import rank_many
 from ..tasks import TaskSpec
 
@@ -31,7 +31,7 @@ def retrieval_feedback(data_dir: str | Path, split: str, retrievers: Sequence[st
                              progress=progress, retrievers=built)
     values = store.values()
     spec = resolve_task(data_dir, split, task)
-    questions = lamp.load_questions(lamp.questions_path(data_dir, split), limit)
+    questions = load_split(data_dir, split, limit)
     requests = [rank_request(spec, q) for q in questions]
     table: dict[str, dict[str, float]] = {}
     for name, retriever in built.items():

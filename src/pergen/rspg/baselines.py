@@ -10,13 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import ConfigError
-from ..retrievers import rank_many
+from ..records import Scored
+from ..retrievers import Retriever, rank_many
 from .context import SelectionContext
 from .qpp import reciprocal_rank_scores, select_by_qpp
-
-SPEC_NAMES = {"qpp-wig": "wig", "qpp-nqc": "nqc", "qpp-sigma_max": "sigma_max",
-              "qpp-sigma_x": "sigma_x%"}
 
 
 @dataclass
@@ -31,20 +28,14 @@ class QPPSelector:
         ranked = {p: rank_many(ctx.retrievers[p], requests) for p in self.pool}
         choices = {}
         for i, q in enumerate(ctx.questions):
-            choices[q.id] = select_by_qpp({p: _scores(p, ranked[p][i]) for p in self.pool},
-                                          self.predictor)
+            choices[q.id] = select_by_qpp(
+                {p: _scores(ctx.retrievers[p], ranked[p][i]) for p in self.pool}, self.predictor)
         return choices
 
 
-def _scores(spec: str, ranking: Sequence) -> list[float]:
-    """The paper's conventions: recency scores items by reciprocal rank; none has none."""
-    if spec == "recency":
+def _scores(retriever: Retriever, ranking: Sequence[Scored]) -> list[float]:
+    """The paper's conventions: a retriever whose scores only encode its order (recency)
+    is scored by reciprocal rank; none ranks nothing, so its list is empty."""
+    if getattr(retriever, "scores_are_ranks", False):
         return reciprocal_rank_scores(len(ranking))
     return [s.score for s in ranking]
-
-
-def qpp_selector(name: str, arg: str, default_pool: Sequence[str]) -> QPPSelector:
-    """``qpp-wig`` (default pool) or ``qpp-wig:bm25+dense`` (these retrievers)."""
-    if name not in SPEC_NAMES:
-        raise ConfigError(f"unknown QPP selector {name!r}; known: {', '.join(SPEC_NAMES)}")
-    return QPPSelector(SPEC_NAMES[name], arg.split("+") if arg else list(default_pool))

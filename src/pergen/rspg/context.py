@@ -10,6 +10,8 @@ from typing import Any
 
 from ..records import Question
 from ..retrievers import RankRequest, Retriever
+from ..runfolder import RetrieverRun, journal
+from ..steps import rank_request
 from ..tasks import TaskSpec
 
 
@@ -18,16 +20,13 @@ class SelectionContext:
     questions: Sequence[Question]
     task: TaskSpec
     retrievers: dict[str, Retriever]
-    runs: dict[str, Any]  # spec -> pergen.pipeline.RetrieverRun
+    runs: dict[str, RetrieverRun]
     run_dir: Path
     with_date: bool = False
 
     def rank_requests(self) -> list[RankRequest]:
-        from ..pipeline import rank_request
         return [rank_request(self.task, q, self.with_date) for q in self.questions]
 
     def journal(self, spec: str) -> dict[str, dict[str, Any]]:
         """The finished records (prompt, output, retrieved ids) of a pool retriever's run."""
-        from ..pipeline import slug
-        from ..storage import Journal
-        return Journal(self.run_dir / slug(spec) / "journal.jsonl").read()
+        return journal(self.run_dir, spec)

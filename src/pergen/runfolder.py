@@ -1,0 +1,82 @@
+"""The run folder `evaluate` writes, one sub-folder per retriever (or selector):
+
+- ``run.json``: the settings; resuming with other settings is refused instead of mixing
+  stale answers with new ones;
+- ``journal.jsonl``: finished questions (answer, prompt, retrieved ids), append-only, so an
+  interrupted run resumes where it stopped;
+- ``predictions.json`` (LaMP outputs format) and ``scores.json`` (per-example metrics);
+
+and at the top ``metrics.json``, ``significance.json``, ``table.md`` and, when selectors
+ran, ``selection.json``. Every result file is written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, DataError
+from .storage import Journal, atomic_write_json
+
+JOURNAL, SETTINGS, SELECTION = "journal.jsonl", "run.json", "selection.json"
+
+
+@dataclass
+class RetrieverRun:
+    """What one retriever produced: answers, per-example scores, metrics and timings."""
+
+    retriever: str
+    predictions: dict[str, str]
+    per_example: dict[str, list[float]] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    llm_seconds: float = 0.0
+    total_seconds: float = 0.0
+
+
+def slug(spec: str) -> str:
+    """A folder name for a retriever spec (`dense:/x/y` -> `dense_y`)."""
+    name, _, arg = spec.partition(":")
+    if arg:
+        arg = Path(arg).name if ("/" in arg or "\\" in arg) else arg
+        name = f"{name}_{arg}"
+    return re.sub(r"[^A-Za-z0-9._+-]", "_", name)[:80] or "retriever"
+
+
+def claim(folder: Path, retriever: str, settings: dict[str, Any]) -> Journal:
+    """The folder's journal, once its ``run.json`` holds these settings (written if new)."""
+    path = folder / SETTINGS
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DataError(f"corrupt run settings ({e}); delete the folder to start over",
+                            file=str(path)) from None
+        if stored.get("settings") != settings or stored.get("retriever") != retriever:
+            raise ConfigError(f"{folder} holds a run with other settings "
+                              f"({stored.get('settings')}); use another {{option}} folder or "
+                              "delete it", option="out_dir")
+    else:
+        atomic_write_json(path, {"retriever": retriever, "settings": settings})
+    return Journal(folder / JOURNAL)
+
+
+def journal(run_dir: Path, spec: str) -> dict[str, dict[str, Any]]:
+    """The finished records (prompt, output, retrieved ids) of a retriever's run."""
+    return Journal(run_dir / slug(spec) / JOURNAL).read()
+
+
+def write_scores(folder: Path, run: RetrieverRun, ids: list[str]) -> None:
+    atomic_write_json(folder / "scores.json", {
+        qid: {m: vals[i] for m, vals in run.per_example.items()} for i, qid in enumerate(ids)})
+
+
+def add_selection(run_dir: Path, name: str, choices: dict[str, str]) -> None:
+    """Record a selector's per-question choices in ``RUN_DIR/selection.json`` (read by
+    `pergen report` for success rates), keeping the other selectors' entries."""
+    path = run_dir / SELECTION
+    stored = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    stored.setdefault("selectors", {})[name] = choices
+    atomic_write_json(path, stored)

@@ -1,0 +1,108 @@
+"""A run's settings, checked in one place before any data is read or any file written.
+
+`evaluate`, `feedback` and `rank` take the same settings (task, retriever specs, model
+spec, label mode, profile view and position, k, token budget). A bad value costs nothing
+here: the error names the option, the value and the accepted ones, and the run folder is
+not created. Checks that need the task or the built model (a view the task cannot show,
+a label mode the model cannot serve) run right after those are known, still before any
+file is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError, bad_choice
+from .llm.base import MODELS, Generator, LabelScorer
+from .prompts import PromptOptions
+from .retrievers import RETRIEVERS
+from .retrievers.rrf import DEFAULT as DEFAULT_FUSION
+from .selectors import SELECTORS
+from .tasks import TaskSpec
+
+LABEL_MODES = ("auto", "generate", "choose", "calibrate")
+FOLDER_ARGS = ("ropg-kd", "ropg-rl", "rspg-pre", "rspg-post")
+"""Specs whose argument is a trained model's folder: it must exist."""
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Everything that decides an answer; a resumed run must match it exactly.
+
+    Built = validated: a bad label mode, view, position, k or budget raises here.
+    """
+
+    task: str
+    model: str
+    k: int = 4
+    max_length: int = 512
+    view: str = "full"
+    position: str = "before"
+    with_date: bool = False
+    label_mode: str = "auto"
+    max_new_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.label_mode not in LABEL_MODES:
+            raise bad_choice("label_mode", self.label_mode, LABEL_MODES)
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise ConfigError(f"{{option}} must be >= 1, got {self.max_new_tokens}",
+                              option="max_new_tokens")
+        self.prompt_options()
+
+    def prompt_options(self) -> PromptOptions:
+        return PromptOptions(k=self.k, max_length=self.max_length, view=self.view,
+                             position=self.position)
+
+
+def check_retrievers(specs: Iterable[str], option: str = "retrievers",
+                     selectors: bool = True) -> list[str]:
+    """The specs, deduplicated in order, once every name is known (retrievers, and
+    selectors when allowed); `rrf:a+b` parts and trained-model folders are checked too."""
+    out = list(dict.fromkeys(specs))
+    if not out:
+        raise ConfigError("{option} needs at least one retriever", option=option)
+    for spec in out:
+        _check_retriever(spec, option, selectors)
+    return out
+
+
+def _check_retriever(spec: str, option: str, selectors: bool) -> None:
+    name, _, arg = spec.partition(":")
+    known = RETRIEVERS.names() + (SELECTORS.names() if selectors else [])
+    if name not in known:
+        raise bad_choice(option, spec, known)
+    if name == "rrf":
+        for part in (arg or DEFAULT_FUSION).split("+"):
+            if part.partition(":")[0] not in RETRIEVERS.names():
+                raise bad_choice(option, spec, RETRIEVERS.names(),
+                                 f" (its part {part!r} is no retriever)")
+            _check_retriever(part, option, selectors=False)
+    if name in FOLDER_ARGS:
+        if not arg:
+            raise ConfigError(f"{{option}} {name} needs the trained model's folder: "
+                              f"{name}:FOLDER", option=option)
+        if not Path(arg).is_dir():
+            raise ConfigError(f"{{option}} {spec!r}: no such folder {arg}", option=option)
+
+
+def check_model(spec: str | Generator, option: str = "model") -> None:
+    """Refuse an unknown model name before anything loads (a model spec names its backend)."""
+    if isinstance(spec, str):
+        MODELS.check(spec, option)
+
+
+def check_task_fit(task: TaskSpec, model: Generator, settings: EvalSettings) -> None:
+    """What needs the task and the built model: the profile view the task can show, the
+    label mode the model can serve, and the model's own task check (vote baselines)."""
+    settings.prompt_options().check_task(task)
+    scores = bool(task.labels) and isinstance(model, LabelScorer)
+    if settings.label_mode in ("choose", "calibrate") and not scores:
+        why = "the task has no labels" if not task.labels else f"{model.name} cannot score labels"
+        raise ConfigError(f"{{option}} {settings.label_mode} needs a task with labels and a "
+                          f"model that scores them: {why}; use generate", option="label_mode")
+    check = getattr(model, "check_task", None)
+    if check is not None:
+        check(task)

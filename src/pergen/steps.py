@@ -1,0 +1,74 @@
+"""The building blocks of every run: a question's rank request, its prompt, the answer.
+
+`evaluate`, `feedback`, `rank` and the selectors all assemble these, so a question is
+ranked and prompted the same way wherever it is asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from .errors import ConfigError
+from .llm.base import Generator, LabelScorer, Request, best_label
+from .prompts import build_prompt
+from .records import ProfileItem, Question
+from .retrievers import RankRequest, Retriever, get_retriever
+from .retrievers.rrf import DEFAULT as DEFAULT_FUSION
+from .settings import EvalSettings
+from .tasks import TaskSpec
+
+
+def rank_request(task: TaskSpec, q: Question, with_date: bool = False) -> RankRequest:
+    """What a retriever sees for a question: the task's query and its profile's documents."""
+    docs = [task.document(item, with_date) for item in q.profile]
+    return RankRequest(task.query(q.input), q.profile, docs)
+
+
+def build_request(task: TaskSpec, q: Question, items: Sequence[ProfileItem], model: Generator,
+                  settings: EvalSettings, retriever: Retriever | None = None) -> Request:
+    """The prompt of a question with these profile items, within the token budget."""
+    prompt = build_prompt(task, q.input, list(items), model.tokenizer, settings.prompt_options())
+    return Request(prompt=prompt, input=q.input, retrieved=tuple(items), task=task,
+                   profile=q.profile, retriever=retriever)
+
+
+def clean_output(text: str) -> str:
+    """The first non-empty line, stripped: small models often run on after the answer."""
+    for line in text.strip().splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def answer(model: Generator, requests: Sequence[Request], task: TaskSpec,
+           settings: EvalSettings) -> tuple[list[str], list[list[float]] | None]:
+    """Answers, and the label scores when labels are picked by likelihood."""
+    use_scores = bool(task.labels) and isinstance(model, LabelScorer) \
+        and settings.label_mode != "generate"
+    if settings.label_mode in ("choose", "calibrate") and not use_scores:
+        raise ConfigError(f"{{option}} {settings.label_mode} needs a task with labels and a "
+                          f"model that scores them; {model.name} on {task.name} cannot",
+                          option="label_mode")
+    if use_scores:
+        assert isinstance(model, LabelScorer)
+        labels = list(task.labels or ())
+        scores = model.label_scores(requests, labels)
+        return [best_label(s, labels) for s in scores], scores
+    max_new = settings.max_new_tokens or task.max_new_tokens
+    return [clean_output(o) for o in model.generate(requests, max_new)], None
+
+
+def build_retrievers(specs: Iterable[str]) -> dict[str, Retriever]:
+    """Retrievers by spec; `rrf` reuses the ones also run on their own, so a dense
+    encoder (and its embedding cache) is loaded once per run, not once more for fusion."""
+    pool: dict[str, Retriever] = {}
+
+    def get(spec: str) -> Retriever:
+        if spec not in pool:
+            name, _, arg = spec.partition(":")
+            parts = (arg or DEFAULT_FUSION).split("+") if name == "rrf" else None
+            pool[spec] = (get_retriever("rrf", retrievers=[get(p) for p in parts]) if parts
+                          else get_retriever(spec))
+        return pool[spec]
+
+    return {spec: get(spec) for spec in dict.fromkeys(specs)}
