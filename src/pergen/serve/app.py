@@ -1,0 +1,185 @@
+"""The FastAPI application: settings, authentication, and errors that never leak.
+
+Every error answers ``{"error": {"message", "type", "field"?}}`` (the OpenAI shape, so
+OpenAI clients show the message). A catch-all handler turns anything unexpected into a
+500 with an opaque id and logs only the exception's class and that id: exception messages
+can quote SQL parameters, i.e. item text, which must not reach logs or responses.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import PergenError
+from . import keys
+from .db import Engines, connect
+from .migrate import upgrade
+from .retrieval import Retrieval
+
+log = logging.getLogger("pergen.serve")
+
+DEFAULT_SYSTEM_TEMPLATE = ("Earlier texts written by this user, most relevant first; use them to "
+                           "match the user's preferences and style:\n$items")
+
+
+@dataclass
+class Settings:
+    """What `pergen serve` was started with."""
+
+    db: str
+    upstream: str | None = None
+    upstream_key: str | None = None
+    model: str | None = None
+    retriever: str = "bm25"
+    k: int = 4
+    record: bool = False
+    embed: tuple[str, ...] = ()
+    system_template: str = DEFAULT_SYSTEM_TEMPLATE
+    max_body: int = 8 << 20
+    upstream_timeout: float = 120.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def error(status: int, message: str, kind: str, field: str | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"message": message, "type": kind}
+    if field is not None:
+        body["field"] = field
+    return JSONResponse({"error": body}, status_code=status)
+
+
+class ApiError(HTTPException):
+    """An HTTP error with the error type and, for bad input, the field at fault."""
+
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error",
+                 field: str | None = None) -> None:
+        super().__init__(status, message)
+        self.kind, self.field = kind, field
+
+
+def not_found(what: str = "user") -> ApiError:
+    # The same answer for "no such user" and "another tenant's user": never reveal which.
+    return ApiError(404, f"no such {what}", "not_found")
+
+
+class BodyLimit:
+    """413 for a request body over `limit` bytes, declared or streamed (chunked)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _too_large(self.limit)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await _too_large(self.limit)(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return error(413, f"request body over {limit} bytes", "request_too_large")
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def _handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, e: ApiError) -> JSONResponse:
+        return error(e.status_code, str(e.detail), e.kind, e.field)
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, e: HTTPException) -> JSONResponse:
+        return error(e.status_code, str(e.detail), "http_error")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, e: RequestValidationError) -> JSONResponse:
+        first = e.errors()[0] if e.errors() else {"loc": ("body",), "msg": "invalid request"}
+        where = _field(tuple(first.get("loc", ())))
+        return error(422, f"{where}: {first.get('msg', 'invalid')}", "invalid_request_error", where)
+
+    @app.exception_handler(PergenError)
+    async def _pergen(_: Request, e: PergenError) -> JSONResponse:
+        return error(422, str(e), "invalid_request_error")
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, e: Exception) -> JSONResponse:
+        ref = uuid.uuid4().hex[:12]
+        log.error("internal error %s on %s %s: %s", ref, request.method, request.url.path,
+                  type(e).__name__)
+        return error(500, f"internal error (reference {ref})", "internal_error")
+
+
+def create_app(settings: Settings, engines: Engines | None = None) -> FastAPI:
+    """The service; `engines` lets tests share a database. Migrations run at startup."""
+    from . import proxy, routes_retrieve, routes_users
+
+    engines = engines or connect(settings.db)
+    upgrade(engines)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await proxy.close(app)
+
+    app = FastAPI(title="pergen", description="User profiles and a personalizing "
+                  "OpenAI-compatible proxy.", lifespan=lifespan)
+    app.state.settings, app.state.engines = settings, engines
+    app.state.retrieval = Retrieval(engines)
+    _handlers(app)
+    app.include_router(routes_users.router)
+    app.include_router(routes_retrieve.router)
+    app.include_router(proxy.router)
+    app.add_middleware(BodyLimit, limit=settings.max_body)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def tenant(request: Request) -> int:
+    """FastAPI dependency: the tenant of the bearer key, or 401."""
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise ApiError(401, "missing API key: send 'Authorization: Bearer KEY'", "authentication_error")
+    found = keys.tenant_of(request.app.state.engines, key.strip())
+    if found is None:
+        raise ApiError(401, "invalid API key", "authentication_error")
+    return found
+
+
+Handler = Callable[..., Awaitable[Any]]

@@ -1,0 +1,52 @@
+"""API keys: created for a tenant, shown once, stored only as a SHA-256 hash.
+
+A key is 32 random bytes (URL-safe base64) behind a ``pgn_`` marker that secret scanners
+can match. With that much entropy a fast unsalted hash is safe (nothing to brute-force)
+and lets a request be authenticated with one indexed lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .db import Engines
+from .models import ApiKey, Tenant
+
+PREFIX = "pgn_"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def create_key(engines: Engines, tenant: str) -> str:
+    """A new key for `tenant` (created if new). The caller shows it once; it is not stored."""
+    key = PREFIX + secrets.token_urlsafe(32)
+    with engines.write.begin() as conn:
+        tenant_pk = _ensure(engines, conn, tenant)
+        conn.execute(insert(ApiKey).values(
+            tenant_pk=tenant_pk, prefix=key[:12], hash=hash_key(key)))
+    return key
+
+
+def _ensure(engines: Engines, conn: Connection, tenant: str) -> int:
+    insert = postgresql.insert if not engines.is_sqlite else sqlite.insert
+    conn.execute(insert(Tenant).values(name=tenant).on_conflict_do_nothing())
+    return int(conn.execute(select(Tenant.pk).where(Tenant.name == tenant)).scalar_one())
+
+
+def ensure_tenant(engines: Engines, tenant: str) -> int:
+    """The tenant's key, creating the tenant if new."""
+    with engines.write.begin() as conn:
+        return _ensure(engines, conn, tenant)
+
+
+def tenant_of(engines: Engines, key: str) -> int | None:
+    """The tenant a key belongs to, or None for an unknown key."""
+    with engines.read.connect() as conn:
+        return conn.execute(select(ApiKey.tenant_pk).where(ApiKey.hash == hash_key(key))
+                            ).scalar_one_or_none()
