@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pergen.errors import ConfigError
-from pergen.llm import Request, embedded, get_model
+from pergen.llm import Request, embedded, get_model, gguf
 from pergen.llm.base import choose
 from pergen.tasks import get_task
 
@@ -124,25 +124,25 @@ def test_convert_cache_is_keyed_atomic_and_joins_chunks(tmp_path, monkeypatch):
         out_dir.mkdir()
         (out_dir / "config.json").write_text("{}")
 
-    monkeypatch.setattr(embedded, "_convert", fake_convert)
+    monkeypatch.setattr(gguf, "_convert", fake_convert)
     a, b = tmp_path / "a.part", tmp_path / "b.part"
     a.write_bytes(b"GGUF-1")
     b.write_bytes(b"-2")
-    key = embedded._fingerprint([a, b])
-    first = embedded.convert_gguf([a, b], f"m-{key}")
+    key = gguf.fingerprint([a, b])
+    first = gguf.convert_gguf([a, b], f"m-{key}")
     assert calls == [b"GGUF-1-2"] and (first / "config.json").is_file()
-    assert embedded.convert_gguf([a, b], f"m-{key}") == first and len(calls) == 1
+    assert gguf.convert_gguf([a, b], f"m-{key}") == first and len(calls) == 1
     os.utime(b, ns=(1, 1))
-    assert embedded._fingerprint([a, b]) != key  # a reinstalled package converts again
+    assert gguf.fingerprint([a, b]) != key  # a reinstalled package converts again
     assert sorted(p.name for p in first.parent.iterdir()) == [first.name]  # no temp left
 
     def broken(folder: Path, file: str, out_dir: Path) -> None:
         out_dir.mkdir()
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(embedded, "_convert", broken)
+    monkeypatch.setattr(gguf, "_convert", broken)
     with pytest.raises(RuntimeError):
-        embedded.convert_gguf([a], "broken")
+        gguf.convert_gguf([a], "broken")
     assert sorted(p.name for p in first.parent.iterdir()) == [first.name]
 
 

@@ -7,8 +7,8 @@ scoring without loading a model; tests with the real embedded LLM are in test_en
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 

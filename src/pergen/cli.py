@@ -178,7 +178,7 @@ def feedback_cmd(data: Path = DataOpt, split: str = typer.Option("train", "--spl
     """Collect LLM feedback: each top item alone in the prompt (ROPG), or each retriever's
     prompt (RSPG, --per-retriever)."""
     from .feedback import collect_feedback, collect_retriever_feedback
-    from .selectors import DEFAULT_POOL
+    from .rspg import DEFAULT_POOL
     options: dict[str, Any] = {"task": task, "limit": limit, "max_length": max_length,
                                "with_date": with_date, "label_mode": label_mode}
     if per_retriever:

@@ -113,9 +113,11 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
     for spec_r, retriever in built.items():
         runs[spec_r] = run_retriever(questions, spec, spec_r, generator, settings,
                                      out / slug(spec_r), batch_size, progress, retriever)
-    ctx = SelectionContext(questions, spec, built, runs, out, with_date)
-    for spec_r, selector in selectors.items():
-        runs[spec_r] = run_selector(ctx, spec_r, selector)
+    if selectors:
+        requests = [rank_request(spec, q, with_date) for q in questions]
+        ctx = SelectionContext(questions, requests, spec, built, runs, out)
+        for spec_r, selector in selectors.items():
+            runs[spec_r] = run_selector(ctx, spec_r, selector)
     if golds is not None:
         _score(runs, spec, golds, out, baseline)
     return runs

@@ -25,9 +25,9 @@ from typing import Any
 
 from .errors import ConfigError, DataError, MissingExtraError
 from .metrics import LOWER_IS_BETTER
-from .runfolder import slug
-from .report import BASELINE, metric_header, markdown_table
+from .report import BASELINE, markdown_table, metric_header
 from .rspg.oracle import oracle_bounds, selected_scores, success_rate, winning_rate
+from .runfolder import slug
 from .storage import atomic_write_bytes, atomic_write_text
 from .tables import Cell, comparison
 

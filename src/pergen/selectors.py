@@ -14,9 +14,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from .errors import ConfigError
 from .registry import Registry
+from .rspg import DEFAULT_POOL
 
-DEFAULT_POOL = ("none", "recency", "bm25", "dense")
-"""RSPG's retrievers (the paper's pool also holds the ROPG ones)."""
+__all__ = ["DEFAULT_POOL", "SELECTORS", "Selector", "get_selector"]
 
 
 @runtime_checkable

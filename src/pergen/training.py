@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from .errors import ConfigError
 from .losses import expected_reward, kd_loss, rl_loss, sample_actions
 from .storage import atomic_write_json
+from .torchutil import pad_rows
 
 METHODS = ("kd", "rl")
 TRAINING_FILE = "training.json"
@@ -107,13 +108,8 @@ def split_dev(examples: Sequence[Example], fraction: float, seed: int
 
 def _batch_tensors(batch: Sequence[Example]) -> tuple[torch.Tensor, torch.Tensor]:
     """Feedback (B, l) padded with 0, and the mask of real items."""
-    width = max(len(e.docs) for e in batch)
-    feedback = torch.zeros(len(batch), width)
-    mask = torch.zeros(len(batch), width, dtype=torch.bool)
-    for i, e in enumerate(batch):
-        feedback[i, :len(e.feedback)] = torch.tensor(e.feedback)
-        mask[i, :len(e.docs)] = True
-    return feedback, mask
+    feedback, mask = pad_rows([e.feedback for e in batch], 0.0, dtype=torch.float32)
+    return feedback, mask.bool()
 
 
 def batch_loss(method: str, scores: torch.Tensor, feedback: torch.Tensor, mask: torch.Tensor,

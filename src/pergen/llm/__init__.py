@@ -13,8 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import MissingExtraError
-from . import baselines  # noqa: F401  (registers knn, copy-input)
-from . import votes  # noqa: F401  (registers similarity-vote, knn-vote)
+from . import (
+    baselines,  # noqa: F401  (registers knn, copy-input)
+    votes,  # noqa: F401  (registers similarity-vote, knn-vote)
+)
 from .base import MODELS, Generator, LabelScorer, Request, Tokenizer, WhitespaceTokenizer
 
 DEFAULT_MODEL = "smollm2"

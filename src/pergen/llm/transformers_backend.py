@@ -23,14 +23,15 @@ from typing import Any
 from ..errors import ConfigError, MissingExtraError
 from ..hf import quiet_progress
 from .base import MODELS, Request, Tokenizer
-from .embedded import gguf_folder
+from .gguf import gguf_folder
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers reads it: never download
-try:
+try:  # every load below passes local_files_only=True: nothing is ever downloaded
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 except ImportError as e:  # pragma: no cover - depends on the install
     raise MissingExtraError("transformers", "local") from e
+
+from ..torchutil import pad_rows  # noqa: E402  (torch is known to be installed here)
 
 
 class HFTokenizer:
@@ -98,13 +99,7 @@ class TransformersModel:
 
     def _pad_left(self, rows: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Left-padded ids, attention mask and position ids (0 at each row's first real token)."""
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            if r:
-                ids[i, width - len(r):] = torch.tensor(r)
-                mask[i, width - len(r):] = 1
+        ids, mask = pad_rows(rows, self.pad_id, left=True)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         return ids, mask, pos
 
@@ -133,13 +128,7 @@ class TransformersModel:
         return out
 
     def _pad_right(self, rows: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
-            mask[i, :len(r)] = 1
-        return ids, mask
+        return pad_rows(rows, self.pad_id)
 
     # -- scoring --------------------------------------------------------------------
     def loglik(self, requests: Sequence[Request], targets: Sequence[str]) -> list[float]:

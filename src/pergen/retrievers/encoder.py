@@ -10,7 +10,6 @@ which fine-tunes it (`embed` keeps gradients; `save` writes a folder `load` read
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,7 +83,7 @@ class Encoder:
              max_length: int | None = None) -> Encoder:
         """Load a transformers or sentence-transformers folder (default: all-MiniLM-L6-v2).
 
-        Never downloads: HF_HUB_OFFLINE is set and files must be local.
+        Never downloads: every file must be local (``local_files_only``).
         """
         root = Path(folder).expanduser() if folder else default_model_path()
         if not root.is_dir():
@@ -93,7 +92,6 @@ class Encoder:
         if not (path / "config.json").exists() or not any((path / w).exists() for w in _WEIGHTS):
             raise ConfigError(f"no model in {root}: expected config.json and model weights "
                               "(a transformers or sentence-transformers folder)")
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             import torch
             from transformers import AutoModel, AutoTokenizer
@@ -118,9 +116,8 @@ class Encoder:
         """Mean-pooled embeddings on the model's device, with gradients (for training)."""
         batch = self.tokenizer([valid_utf8(t) for t in texts], padding=True, truncation=True,
                                max_length=self.max_length, return_tensors="pt").to(self.device)
-        hidden = self.model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        from ..torchutil import mean_pool
+        return mean_pool(self.model(**batch).last_hidden_state, batch["attention_mask"])
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Embeddings as an (n, dim) float32 array, in inference mode.

@@ -11,9 +11,9 @@ from statistics import fmean
 
 from ..feedback import collect_feedback
 from ..llm.base import Generator
+from ..retrievers import rank_many
 from ..splits import load_split, resolve_task
 from ..steps import build_retrievers, rank_request
-from ..retrievers import rank_many
 from ..tasks import TaskSpec
 
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
-from ..feedback import FeedbackStore, Pair
+from ..feedback_store import FeedbackStore, Pair
 from ..retrievers.encoder import Encoder
+from ..torchutil import split_padded
 from ..training import Example, History, TrainConfig, fit
 
 
@@ -29,13 +30,10 @@ class BiEncoder:
         """<e(query), e(doc)> as (B, l), gradients kept; padding scores 0."""
         queries = self.encoder.embed([e.query for e in batch])
         docs = self.encoder.embed([d for e in batch for d in e.docs])
-        width = max(len(e.docs) for e in batch)
-        scores = torch.zeros(len(batch), width, device=queries.device, dtype=queries.dtype)
-        start = 0
-        for i, e in enumerate(batch):
-            scores[i, :len(e.docs)] = docs[start:start + len(e.docs)] @ queries[i]
-            start += len(e.docs)
-        return scores
+        lengths = [len(e.docs) for e in batch]
+        owner = torch.repeat_interleave(torch.arange(len(batch), device=queries.device),
+                                        torch.tensor(lengths, device=queries.device))
+        return split_padded((docs * queries[owner]).sum(-1), lengths)
 
     def save(self, folder: Path) -> None:
         self.encoder.save(folder)

@@ -24,7 +24,7 @@ class QPPSelector:
     pool: list[str]
 
     def select(self, ctx: SelectionContext) -> dict[str, str]:
-        requests = ctx.rank_requests()
+        requests = ctx.requests
         ranked = {p: rank_many(ctx.retrievers[p], requests) for p in self.pool}
         choices = {}
         for i, q in enumerate(ctx.questions):

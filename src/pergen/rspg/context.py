@@ -11,21 +11,19 @@ from typing import Any
 from ..records import Question
 from ..retrievers import RankRequest, Retriever
 from ..runfolder import RetrieverRun, journal
-from ..steps import rank_request
 from ..tasks import TaskSpec
 
 
 @dataclass
 class SelectionContext:
+    """`requests[i]` is what the pool's retrievers ranked for `questions[i]`."""
+
     questions: Sequence[Question]
+    requests: Sequence[RankRequest]
     task: TaskSpec
     retrievers: dict[str, Retriever]
     runs: dict[str, RetrieverRun]
     run_dir: Path
-    with_date: bool = False
-
-    def rank_requests(self) -> list[RankRequest]:
-        return [rank_request(self.task, q, self.with_date) for q in self.questions]
 
     def journal(self, spec: str) -> dict[str, dict[str, Any]]:
         """The finished records (prompt, output, retrieved ids) of a pool retriever's run."""

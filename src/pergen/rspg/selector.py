@@ -22,9 +22,10 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
-from ..feedback import FeedbackStore
+from ..feedback_store import FeedbackStore
 from ..retrievers.encoder import Encoder, valid_utf8
 from ..storage import atomic_write_json
+from ..torchutil import mean_pool, split_padded
 from ..training import Example, History, TrainConfig, fit
 from .context import SelectionContext
 
@@ -78,22 +79,14 @@ class Selector(torch.nn.Module):
         batch = tok([valid_utf8(p) for p in prompts], pair, padding=True, max_length=self.encoder.max_length,
                     truncation="only_first" if pair else True, return_tensors="pt")
         batch = batch.to(self.encoder.device)
-        hidden = self.net(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        pooled = mean_pool(self.net(**batch).last_hidden_state, batch["attention_mask"])
         return self.head(pooled)[:, 0]
 
     def scores(self, batch: Sequence[Example]) -> torch.Tensor:
         """(B, R) scores of each question's retrievers; padding scores 0."""
         flat = self.text_scores([d for e in batch for d in e.docs],
                                 [o for e in batch for o in (e.outputs or ("",) * len(e.docs))])
-        width = max(len(e.docs) for e in batch)
-        out = torch.zeros(len(batch), width, device=flat.device, dtype=flat.dtype)
-        start = 0
-        for i, e in enumerate(batch):
-            out[i, :len(e.docs)] = flat[start:start + len(e.docs)]
-            start += len(e.docs)
-        return out
+        return split_padded(flat, [len(e.docs) for e in batch])
 
     def select(self, ctx: SelectionContext) -> dict[str, str]:
         """Per question, the pool retriever to use: from its prompt in the pool's journal
