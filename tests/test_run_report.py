@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import require_program
 
 from pergen.errors import ConfigError, DataError, MissingExtraError
 from pergen.pipeline import evaluate, slug
@@ -235,10 +236,9 @@ def _png_size(png: bytes) -> tuple[int, int]:
 
 
 def test_images_decode_in_headless_chromium(run_dir: Path, tmp_path: Path):
-    browser = next((b for b in map(shutil.which, BROWSERS) if b), None)
-    if browser is None:
-        pytest.fail("no chromium found (looked for chromium, chromium-browser, google-chrome): "
-                    "install it with `apt-get install -y chromium`")
+    found_browser = next((b for b in map(shutil.which, BROWSERS) if b), None)
+    browser = found_browser or require_program("chromium", "the report test opens the HTML "
+                                               "report in headless Chromium")
     report = run_dir / "report.html"
     expected = [_png_size(base64.b64decode(d)) for d in DATA_URI.findall(report.read_text())]
     wrapper = tmp_path / "check.html"
@@ -246,7 +246,8 @@ def test_images_decode_in_headless_chromium(run_dir: Path, tmp_path: Path):
     result = None
     for attempt in range(3):  # a fresh profile each time; retried only when nothing was written
         cmd = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-               "--allow-file-access-from-files", "--no-first-run",
+               "--allow-file-access-from-files", "--no-first-run", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync",
                f"--user-data-dir={tmp_path / f'profile{attempt}'}", "--virtual-time-budget=10000",
                "--dump-dom", wrapper.as_uri()]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)

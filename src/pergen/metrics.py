@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 Strs = Sequence[str]
 Labels = Sequence[str] | None
 
-LOWER_IS_BETTER = frozenset({"mae", "rmse"})
 RATING_MIN, RATING_MAX = 1.0, 5.0
 
 
@@ -64,7 +63,18 @@ def macro_f1(preds: Strs, golds: Strs, labels: Labels = None) -> float:
     the gold's label and a false positive for no label.
     """
     p, g = _label_ids(preds, labels), _label_ids(golds, labels)
-    ids = np.arange(len(labels or ()))
+    return macro_f1_of_ids(p, g, len(labels or ()))
+
+
+def label_pairs(preds: Strs, golds: Strs, labels: Labels = None) -> list[list[int]]:
+    """[predicted label index (-1 outside the set), gold label index] per example: what
+    macro-F1 is computed from, and what its randomization test shuffles."""
+    return [[int(a), int(b)] for a, b in zip(_label_ids(preds, labels), _label_ids(golds, labels))]
+
+
+def macro_f1_of_ids(p: np.ndarray, g: np.ndarray, n_labels: int) -> float:
+    """Macro-F1 of label indices (see `macro_f1`)."""
+    ids = np.arange(n_labels)
     pred_hit = p[None, :] == ids[:, None]          # (labels, examples)
     gold_hit = g[None, :] == ids[:, None]
     tp = (pred_hit & gold_hit).sum(axis=1)
@@ -170,30 +180,60 @@ def _mean(values: Sequence[float]) -> float:
     return float(np.mean(values)) if len(values) else 0.0
 
 
+def _sqrt_mean(units: Sequence[Any]) -> float:
+    return math.sqrt(_mean(units))
+
+
+def _f1_of_pairs(units: Sequence[Any]) -> float:
+    """Macro-F1 of [pred, gold] index pairs. Labels never seen add 0 to every system's sum,
+    so taking the set as the indices seen changes the value's scale, never a comparison."""
+    pairs = np.asarray(units, dtype=int).reshape(-1, 2)
+    n = int(pairs.max()) + 1 if pairs.size else 0
+    return macro_f1_of_ids(pairs[:, 0], pairs[:, 1], n)
+
+
 @dataclass(frozen=True)
 class Metric:
-    """A corpus metric (call it) and its per-example values (`per_example`).
+    """Everything scoring, significance and reports need to know about one metric.
 
-    For f1 the per-example values are the correctness used by McNemar's test; for rmse they
-    are the squared errors used by the paired t-test.
+    - `corpus` / `per_example`: the value over a set and per example. For f1 the
+      per-example values are correctness, for rmse squared errors: their means are not the
+      metric (accuracy, mean squared error).
+    - `lower_is_better`: the direction.
+    - `test`: the paired significance test: ``t-test`` (per-example values add up),
+      ``mcnemar`` (correctness), ``randomization`` (values that do not add up: f1, rmse).
+    - `units` / `from_units`: what the randomization test shuffles between two systems,
+      and the metric recomputed from them.
     """
 
     name: str
     corpus: Callable[[Strs, Strs, Labels], float]
     per_example: Callable[[Strs, Strs, Labels], list[float]]
+    lower_is_better: bool = False
+    test: str = "t-test"
+    units: Callable[[Strs, Strs, Labels], list[Any]] | None = None
+    from_units: Callable[[Sequence[Any]], float] = _mean
 
     def __call__(self, preds: Strs, golds: Strs, labels: Labels = None) -> float:
         return self.corpus(preds, golds, labels)
 
+    def units_of(self, preds: Strs, golds: Strs, labels: Labels = None) -> list[Any]:
+        return (self.units or self.per_example)(preds, golds, labels)
+
 
 METRICS: dict[str, Metric] = {
-    "accuracy": Metric("accuracy", accuracy, accuracy_per_example),
-    "f1": Metric("f1", macro_f1, accuracy_per_example),
-    "mae": Metric("mae", mae, abs_error_per_example),
-    "rmse": Metric("rmse", rmse, squared_error_per_example),
+    "accuracy": Metric("accuracy", accuracy, accuracy_per_example, test="mcnemar"),
+    "f1": Metric("f1", macro_f1, accuracy_per_example, test="randomization",
+                 units=label_pairs, from_units=_f1_of_pairs),
+    "mae": Metric("mae", mae, abs_error_per_example, lower_is_better=True),
+    "rmse": Metric("rmse", rmse, squared_error_per_example, lower_is_better=True,
+                   test="randomization", from_units=_sqrt_mean),
     "rouge-1": Metric("rouge-1", rouge1, rouge1_per_example),
     "rouge-L": Metric("rouge-L", rougeL, rougeL_per_example),
 }
+"""The one table of metric facts: scoring, significance and reports all read it."""
+
+LOWER_IS_BETTER = frozenset(m for m, spec in METRICS.items() if spec.lower_is_better)
 
 
 def get_metric(name: str) -> Metric:
@@ -245,3 +285,10 @@ def per_example(task: TaskSpec, golds: Mapping[str, str], preds: Mapping[str, st
     """Per-example values of every metric of `task`, aligned to the order of `golds`."""
     p, g = _aligned(golds, preds, missing)
     return {name: get_metric(name).per_example(p, g, task.labels) for name in task.metrics}
+
+
+def units(task: TaskSpec, golds: Mapping[str, str], preds: Mapping[str, str]
+          ) -> dict[str, list[Any]]:
+    """What each metric's significance test pairs up, aligned to the order of `golds`."""
+    p, g = _aligned(golds, preds, "worst")
+    return {name: get_metric(name).units_of(p, g, task.labels) for name in task.metrics}

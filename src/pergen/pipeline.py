@@ -20,7 +20,7 @@ from . import data as lamp
 from .calibration import batch_calibrated
 from .llm import get_model
 from .llm.base import Generator
-from .metrics import per_example, score
+from .metrics import per_example, score, units
 from .records import Question
 from .report import write_comparison
 from .retrievers import Retriever, get_retriever, rank_many
@@ -128,6 +128,7 @@ def _score(runs: dict[str, RetrieverRun], task: TaskSpec, golds: dict[str, str],
     for spec_r, run in runs.items():
         run.metrics = score(task, golds, run.predictions)
         run.per_example = per_example(task, golds, run.predictions)
+        run.units = units(task, golds, run.predictions)
         write_scores(out / slug(spec_r), run, list(golds))
     atomic_write_json(out / "metrics.json", {r: run.metrics for r, run in runs.items()})
     write_comparison(runs, out, baseline)

@@ -22,7 +22,7 @@ def comparison_of(runs: Mapping[str, RetrieverRun], baseline: str = BASELINE
     when the baseline was run."""
     base = baseline if baseline in runs else None
     return comparison({r: run.metrics for r, run in runs.items()},
-                      {r: run.per_example for r, run in runs.items()}, base)
+                      {r: run.units or run.per_example for r, run in runs.items()}, base)
 
 
 def write_comparison(runs: Mapping[str, RetrieverRun], out_dir: str | Path,
@@ -48,7 +48,7 @@ def markdown_table(table: Mapping[str, Mapping[str, Cell]], baseline: str = BASE
         lines.append(f"| {name} | " + " | ".join(row[m].text() for m in metrics) + " |")
     lines.append("")
     lines.append(f"+ / -: significantly better / worse than `{baseline}` (p < {ALPHA}; paired "
-                 "t-test for ROUGE/MAE/RMSE, McNemar for accuracy/F1).")
+                 "t-test for ROUGE/MAE, McNemar for accuracy, paired randomization for F1/RMSE).")
     return "\n".join(lines) + "\n"
 
 

@@ -28,8 +28,9 @@ from .metrics import LOWER_IS_BETTER
 from .report import BASELINE, markdown_table, metric_header
 from .rspg.oracle import oracle_bounds, selected_scores, success_rate, winning_rate
 from .runfolder import slug
+from .significance import SignificanceResult
 from .storage import atomic_write_bytes, atomic_write_text
-from .tables import Cell, comparison
+from .tables import ALPHA, Cell, all_pairs, comparison
 
 HTML_NAME, MD_NAME = "report.html", "report.md"
 SELECTION_NAME = "selection.json"
@@ -70,6 +71,7 @@ class Analysis:
     bounds: tuple[float, float]
     best_single: str
     selectors: dict[str, tuple[float, float]]  # name -> (success rate, mean value)
+    pairs: dict[tuple[str, str], SignificanceResult]  # every pair of retrievers, on `metric`
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -155,16 +157,18 @@ def _pool(folders: Mapping[str, Path], metrics: Mapping[str, Any],
 
 # --- analysis -----------------------------------------------------------------------------
 
-def _per_example(run: RunFolder, metric: str) -> dict[str, dict[str, float]]:
-    """retriever -> question -> value of `metric`, naming the file of a missing value."""
-    matrix: dict[str, dict[str, float]] = {}
+def _per_example(run: RunFolder, metric: str, units: bool = False) -> dict[str, dict[str, Any]]:
+    """retriever -> question -> value of `metric` (or its significance test's unit, which
+    ``scores.json`` stores under ``units`` where it differs), naming the file of a gap."""
+    matrix: dict[str, dict[str, Any]] = {}
     for name, by_question in run.scores.items():
         row = {}
         for qid, values in by_question.items():
             if not isinstance(values, dict) or metric not in values:
                 raise DataError(f"no {metric!r} value", file=str(run.files[name]), record=qid,
                                 field=metric)
-            row[qid] = values[metric]
+            own = values.get("units") if units else None
+            row[qid] = own[metric] if isinstance(own, dict) and metric in own else values[metric]
         matrix[name] = row
     return matrix
 
@@ -184,7 +188,7 @@ def analyse(run: RunFolder, metric: str | None = None) -> Analysis:
     except DataError as e:
         raise DataError(f"scores.json files disagree: {e}", file=str(run.path)) from None
     order = list(next(iter(matrix.values())))
-    columns = {m: _per_example(run, m) for m in known}
+    columns = {m: _per_example(run, m, units=True) for m in known}
     per_metric = {r: {m: [columns[m][r][q] for q in order] for m in known} for r in run.metrics}
     mean = {r: sum(v.values()) / len(v) for r, v in matrix.items()}
     best_single = (min if lower else max)(mean, key=mean.__getitem__)
@@ -195,8 +199,9 @@ def analyse(run: RunFolder, metric: str | None = None) -> Analysis:
             selectors[name] = (success_rate(matrix, chosen, lower), sum(values.values()) / len(values))
         except DataError as e:
             raise DataError(f"selector {name!r}: {e}", file=str(run.path / SELECTION_NAME)) from None
+    pairs = all_pairs({r: {metric: per_metric[r][metric]} for r in run.metrics}, metric)
     return Analysis(metric, lower, comparison(run.metrics, per_metric, run.baseline), rates, mean,
-                    oracle_bounds(matrix, lower), best_single, selectors)
+                    oracle_bounds(matrix, lower), best_single, selectors, pairs)
 
 
 # --- charts -------------------------------------------------------------------------------
@@ -257,6 +262,20 @@ def _summary_rows(a: Analysis) -> list[tuple[str, str]]:
             ("oracle upper bound (best retriever per question)", f"{hi:.4f}")]
 
 
+def _pair_rows(a: Analysis) -> list[list[str]]:
+    """One row per pair of retrievers: the difference on the metric, its p-value, the test."""
+    rows = []
+    for (x, y), r in a.pairs.items():
+        mark = " *" if r.p_value < ALPHA else ""
+        rows.append([f"{x} vs {y}", f"{r.delta:+.4f}", f"{r.p_value:.3g}{mark}", r.test_name])
+    return rows
+
+
+PAIRS_HEADER = ["pair (a vs b)", "a - b", "p", "test"]
+PAIRS_NOTE = (f"Every pair of retrievers on the analysed metric; * marks p < {ALPHA}. No "
+              "correction for multiple comparisons: with many pairs, expect some false alarms.")
+
+
 def _notes(a: Analysis, settings: Mapping[str, Any]) -> list[str]:
     better = "lower" if a.lower_is_better else "higher"
     notes = [f"Analysed metric: {a.metric} ({better} is better). Winning rate: each question's best "
@@ -287,6 +306,11 @@ def render_markdown(run: RunFolder, a: Analysis, chart_list: Sequence[Chart]) ->
     out += [f"| {_md(label)} | {value} |" for label, value in _summary_rows(a)]
     out.append("")
     out += [f"![{_md(c.title)}]({c.file})\n" for c in chart_list]
+    if a.pairs:
+        out += [f"## All pairs ({_md(a.metric)})", "", _md(PAIRS_NOTE), "",
+                "| " + " | ".join(PAIRS_HEADER) + " |", "|---|---|---|---|"]
+        out += ["| " + " | ".join(_md(c) for c in row) + " |" for row in _pair_rows(a)]
+        out.append("")
     if a.selectors:
         out += ["## Selectors", "", f"| selector | success rate | mean {_md(a.metric)} |", "|---|---|---|"]
         out += [f"| {_md(n)} | {s:.1%} | {m:.4f} |" for n, (s, m) in a.selectors.items()]
@@ -329,6 +353,9 @@ def render_html(run: RunFolder, a: Analysis, chart_list: Sequence[Chart]) -> str
     for c in chart_list:
         data = base64.b64encode(c.png).decode("ascii")
         parts.append(f'<img alt="{_h(c.title)}" src="data:image/png;base64,{data}">')
+    if a.pairs:
+        parts += [f"<h2>All pairs ({_h(a.metric)})</h2>", f"<p class=note>{_h(PAIRS_NOTE)}</p>",
+                  _html_table(PAIRS_HEADER, _pair_rows(a))]
     if a.selectors:
         parts += ["<h2>Selectors</h2>",
                   _html_table(["selector", "success rate", f"mean {a.metric}"],

@@ -31,6 +31,7 @@ class RetrieverRun:
     retriever: str
     predictions: dict[str, str]
     per_example: dict[str, list[float]] = field(default_factory=dict)
+    units: dict[str, list[Any]] = field(default_factory=dict)  # what significance tests pair
     metrics: dict[str, float] = field(default_factory=dict)
     llm_seconds: float = 0.0
     total_seconds: float = 0.0
@@ -69,8 +70,15 @@ def journal(run_dir: Path, spec: str) -> dict[str, dict[str, Any]]:
 
 
 def write_scores(folder: Path, run: RetrieverRun, ids: list[str]) -> None:
-    atomic_write_json(folder / "scores.json", {
-        qid: {m: vals[i] for m, vals in run.per_example.items()} for i, qid in enumerate(ids)})
+    """``scores.json``: per question, each metric's value, and under ``units`` the test
+    units of the metrics whose units are not their values (f1's label pairs)."""
+    own = {m: u for m, u in run.units.items() if u != run.per_example.get(m)}
+    rows: dict[str, dict[str, Any]] = {}
+    for i, qid in enumerate(ids):
+        rows[qid] = {m: vals[i] for m, vals in run.per_example.items()}
+        if own:
+            rows[qid]["units"] = {m: u[i] for m, u in own.items()}
+    atomic_write_json(folder / "scores.json", rows)
 
 
 def add_selection(run_dir: Path, name: str, choices: dict[str, str]) -> None:

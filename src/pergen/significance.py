@@ -1,25 +1,35 @@
-"""Significance of the difference between two systems on the same examples (paper's tests).
+"""Significance of the difference between two systems on the same examples.
 
-- ROUGE-1/L, MAE, RMSE: two-tailed paired t-test (``scipy.stats.ttest_rel``) on the
-  per-example values of `pergen.metrics.per_example` (RMSE: squared errors).
-- accuracy, F1: McNemar's test on per-example correctness (1.0 correct, 0.0 wrong).
+Which test a metric gets is a fact of the metric (`pergen.metrics.METRICS`):
+
+- ROUGE-1/L, MAE: two-tailed paired t-test (``scipy.stats.ttest_rel``) on per-example
+  values, as in the paper.
+- accuracy: McNemar's test on per-example correctness (1.0 correct, 0.0 wrong).
+- macro-F1, RMSE: their per-example values do not add up to the metric, so a t-test or
+  McNemar on them tests something else (the paper used McNemar for F1). They get a paired
+  approximate randomization test instead (Noreen 1989; Yeh 2000, "More accurate tests for
+  the statistical significance of result differences"): swap the two systems' outputs of
+  each example with probability 1/2, recompute the metric, and count how often the
+  shuffled difference is at least the observed one.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
 from .errors import ConfigError, DataError
+from .metrics import METRICS
 
 MCNEMAR_EXACT_BELOW = 25
+RANDOMIZATION_ROUNDS = 5000
 _TINY = 1e-12
-T_TEST_METRICS = frozenset({"rouge-1", "rouge-L", "mae", "rmse"})
-MCNEMAR_METRICS = frozenset({"accuracy", "f1"})
+TEST_NAMES = {"t-test": "paired t-test (two-tailed)",
+              "randomization": f"paired approximate randomization ({RANDOMIZATION_ROUNDS} rounds)"}
 
 
 @dataclass(frozen=True)
@@ -76,30 +86,50 @@ def mcnemar_test(a: Sequence[float], b: Sequence[float]) -> float:
     return float(stats.chi2.sf(statistic, df=1))
 
 
-def _aggregate(metric: str, values: np.ndarray) -> float:
-    """The corpus value of per-example values (mean; sqrt of the mean for RMSE)."""
-    if values.size == 0:
-        return 0.0
-    mean = float(values.mean())
-    return math.sqrt(mean) if metric == "rmse" else mean
+def randomization_test(a: Sequence[Any], b: Sequence[Any],
+                       statistic: Callable[[Sequence[Any]], float],
+                       rounds: int = RANDOMIZATION_ROUNDS, seed: int = 0) -> float:
+    """Two-sided paired approximate randomization p-value of statistic(a) - statistic(b).
 
-
-def compare(metric: str, a: Sequence[float], b: Sequence[float]) -> SignificanceResult:
-    """Test whether systems `a` and `b` differ on `metric`, from their per-example values.
-
-    Uses the paired t-test for ROUGE/MAE/RMSE and McNemar for accuracy/F1. `delta` is the
-    aggregate of `a` minus that of `b` (for F1, whose per-example values are correctness,
-    it is the accuracy difference; take the F1 delta from `pergen.metrics.score`).
+    Each round swaps a[i] and b[i] with probability 1/2 for every i; p = (r + 1) /
+    (rounds + 1), r the rounds whose |difference| reaches the observed one (up to float
+    noise). Seeded: the same inputs always give the same p.
     """
+    if len(a) != len(b):
+        raise DataError(f"paired values differ in length: {len(a)} vs {len(b)}")
+    observed = abs(statistic(a) - statistic(b))
+    if observed <= _TINY:
+        return 1.0
+    xa, xb = np.asarray(a), np.asarray(b)
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for _ in range(rounds):
+        swap = (rng.random(len(xa)) < 0.5).reshape((-1,) + (1,) * (xa.ndim - 1))
+        x, y = np.where(swap, xb, xa), np.where(swap, xa, xb)
+        hits += abs(statistic(x) - statistic(y)) >= observed - _TINY
+    return (hits + 1) / (rounds + 1)
+
+
+def compare(metric: str, a: Sequence[Any], b: Sequence[Any]) -> SignificanceResult:
+    """Test whether systems `a` and `b` differ on `metric`.
+
+    `a` and `b` are the metric's units (`Metric.units_of`): per-example values for most
+    metrics, [predicted, gold] label index pairs for f1. `delta` is the metric of `a` minus
+    that of `b`.
+    """
+    spec = METRICS.get(metric)
+    if spec is None:
+        raise ConfigError(f"no significance test for metric {metric!r}; known: "
+                          f"{', '.join(sorted(METRICS))}")
+    if len(a) != len(b):
+        raise DataError(f"paired values differ in length: {len(a)} vs {len(b)}")
+    delta = spec.from_units(a) - spec.from_units(b) if len(a) else 0.0
+    if spec.test == "randomization":
+        return SignificanceResult(randomization_test(a, b, spec.from_units),
+                                  TEST_NAMES["randomization"], delta)
     x, y = _pair(a, b)
-    if metric in T_TEST_METRICS:
-        p, name = paired_t_test(x, y), "paired t-test (two-tailed)"
-    elif metric in MCNEMAR_METRICS:
+    if spec.test == "mcnemar":
         n = int(np.sum((x > 0.5) != (y > 0.5)))
-        p = mcnemar_test(x, y)
         name = "McNemar exact binomial" if n < MCNEMAR_EXACT_BELOW else "McNemar chi-square (cc)"
-    else:
-        known = ", ".join(sorted(T_TEST_METRICS | MCNEMAR_METRICS))
-        raise ConfigError(f"no significance test for metric {metric!r}; known: {known}")
-    return SignificanceResult(p_value=p, test_name=name,
-                              delta=_aggregate(metric, x) - _aggregate(metric, y))
+        return SignificanceResult(mcnemar_test(x, y), name, delta)
+    return SignificanceResult(paired_t_test(x, y), TEST_NAMES["t-test"], delta)

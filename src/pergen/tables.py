@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
 
 from .metrics import LOWER_IS_BETTER
-from .significance import compare
+from .significance import SignificanceResult, compare
+
+Units = Mapping[str, Mapping[str, Sequence[Any]]]
+"""retriever -> metric -> what the metric's test pairs up (`pergen.metrics.units`)."""
 
 ALPHA = 0.05
 
@@ -23,17 +29,17 @@ class Cell:
         return f"{self.value:.4f}{mark}"
 
 
-def comparison(metrics: dict[str, dict[str, float]], per_example: dict[str, dict[str, list[float]]],
+def comparison(metrics: dict[str, dict[str, float]], units: Units,
                baseline: str | None) -> dict[str, dict[str, Cell]]:
     """Cells by retriever and metric; `+`/`-`: significantly better/worse than `baseline`
-    (paired t-test for ROUGE/MAE/RMSE, McNemar for accuracy/F1, p < 0.05)."""
+    (each metric's own test, `pergen.significance`, p < 0.05)."""
     table: dict[str, dict[str, Cell]] = {}
     for name, values in metrics.items():
         row = {}
         for metric, value in values.items():
             p, better = None, None
-            if baseline and name != baseline and baseline in per_example:
-                result = compare(metric, per_example[name][metric], per_example[baseline][metric])
+            if baseline and name != baseline and baseline in units:
+                result = compare(metric, units[name][metric], units[baseline][metric])
                 p = result.p_value
                 base = metrics[baseline][metric]
                 better = value < base if metric in LOWER_IS_BETTER else value > base
@@ -44,3 +50,9 @@ def comparison(metrics: dict[str, dict[str, float]], per_example: dict[str, dict
 
 def significance_json(table: dict[str, dict[str, Cell]]) -> dict[str, dict[str, float | None]]:
     return {r: {m: c.p_value for m, c in row.items()} for r, row in table.items()}
+
+
+def all_pairs(units: Units, metric: str) -> dict[tuple[str, str], SignificanceResult]:
+    """Every pair of retrievers compared on `metric`: (a, b) -> test of a against b."""
+    return {(a, b): compare(metric, units[a][metric], units[b][metric])
+            for a, b in combinations(units, 2)}
