@@ -78,10 +78,10 @@ async def _rank(request: Request, tenant_pk: int, body: RetrieveIn, task: TaskSp
 
 @router.post("/retrieve")
 async def retrieve(body: RetrieveIn, tenant_pk: Tenant, request: Request) -> dict[str, Any]:
-    """The user's top-k items for the query, best first, with their scores."""
+    """The user's top-k items for the query, best first: id, retriever score, fields (as text)."""
     task = _task(body.task)
     _, ranked = await _rank(request, tenant_pk, body, task, body.query)
-    return {"items": [{"id": s.item.id, "score": s.score, **s.item.fields} for s in ranked]}
+    return {"items": [{"id": s.item.id, "score": s.score, "fields": dict(s.item.fields)} for s in ranked]}
 
 
 def _template_task(t: TemplateIn, attributes: dict[str, Any]) -> TaskSpec:
