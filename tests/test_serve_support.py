@@ -26,6 +26,9 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install 'pergen[serve]'")
 
+from fastapi import FastAPI, Request  # noqa: E402  (after the skip: the serve extra)
+from fastapi.responses import JSONResponse, StreamingResponse  # noqa: E402
+
 DATABASES = ["sqlite", "postgresql"]
 
 
@@ -131,10 +134,7 @@ def auth(key: str) -> dict[str, str]:
 
 # A minimal OpenAI-compatible upstream: it answers with the messages it received (so a
 # test sees what the proxy forwarded) and streams that answer in three SSE chunks.
-def stub_upstream_app(fail: bool = False) -> Any:
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse, StreamingResponse
-
+def stub_upstream_app(fail: bool = False) -> FastAPI:
     app = FastAPI()
     app.state.calls = []
 
