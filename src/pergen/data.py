@@ -183,12 +183,12 @@ def load_outputs(path: str | Path) -> Outputs:
         if not isinstance(g, dict):
             raise DataError(f"expected an object, got {type(g).__name__}", file=name,
                             record=f"golds[{i}]")
-        gid = _as_text(g.get("id"), file=name, record=f"golds[{i}]", field="id")
-        out = _as_text(g.get("output"), file=name, record=gid, field="output")
+        gid = _as_text(g.get("id"), file=name, record=f"golds[{i}]", field="id") or ""
+        out = _as_text(g.get("output"), file=name, record=gid, field="output") or ""
         if gid in by_id:
             raise DataError("duplicate id", file=name, record=gid, field="id")
-        by_id[gid] = out  # type: ignore[index]
-    return Outputs(task=task or "", by_id=by_id)  # type: ignore[arg-type]
+        by_id[gid] = out
+    return Outputs(task=task or "", by_id=by_id)
 
 
 def write_outputs(path: str | Path, task: str, predictions: dict[str, str]) -> None:

@@ -57,8 +57,9 @@ def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec:
         t0 = time.perf_counter()
         answers, scores = answer(model, requests, task, settings)
         llm_seconds += time.perf_counter() - t0
-        records = [{"id": q.id, "output": a, "retrieved": [i.id for i in req.retrieved],
-                    "prompt": req.prompt} for q, req, a in zip(batch, requests, answers)]
+        records: list[dict[str, object]] = [
+            {"id": q.id, "output": a, "retrieved": [i.id for i in req.retrieved],
+             "prompt": req.prompt} for q, req, a in zip(batch, requests, answers)]
         for record, s in zip(records, scores or ()):
             record["label_scores"] = s
         journal.append(records)

@@ -41,14 +41,15 @@ class SignificanceResult:
     delta: float
 
 
-def _pair(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def _pair(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray]:
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if x.shape != y.shape or x.ndim != 1:
         raise DataError(f"paired values differ in length: {x.size} vs {y.size}")
     return x, y
 
 
-def paired_t_test(a: Sequence[float], b: Sequence[float]) -> float:
+def paired_t_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
     """Two-tailed paired t-test p-value: t = mean(d) / (sd(d) / sqrt(n)), d = a - b, n - 1
     degrees of freedom (``scipy.stats.ttest_rel``).
 
@@ -65,7 +66,7 @@ def paired_t_test(a: Sequence[float], b: Sequence[float]) -> float:
     return float(stats.ttest_rel(x, y).pvalue)
 
 
-def mcnemar_test(a: Sequence[float], b: Sequence[float]) -> float:
+def mcnemar_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
     """McNemar's test p-value on paired correctness (values > 0.5 count as correct).
 
     With discordant counts n01 (a right, b wrong) and n10 (a wrong, b right), n = n01 + n10:
@@ -106,7 +107,7 @@ def randomization_test(a: Sequence[Any], b: Sequence[Any],
     for _ in range(rounds):
         swap = (rng.random(len(xa)) < 0.5).reshape((-1,) + (1,) * (xa.ndim - 1))
         x, y = np.where(swap, xb, xa), np.where(swap, xa, xb)
-        hits += abs(statistic(x) - statistic(y)) >= observed - _TINY
+        hits += abs(statistic(x) - statistic(y)) >= observed - _TINY  # type: ignore[arg-type]
     return (hits + 1) / (rounds + 1)
 
 

@@ -128,4 +128,4 @@ def _load_tokenizer(folder: str) -> Tokenizer:
 def openai_model(spec: str = "", **options: Any) -> OpenAIModel:
     """``openai:MODEL@BASE_URL`` (the URL part optional)."""
     model, _, base_url = spec.partition("@")
-    return OpenAIModel(model, base_url or None, **options)  # type: ignore[arg-type]
+    return OpenAIModel(model, base_url or None, **options)

