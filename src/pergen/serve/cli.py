@@ -72,16 +72,19 @@ def serve(db: str = DbOpt,
                                                      help="Text added to the system message; "
                                                      "$items and user attributes as $name"),
           max_body: int = typer.Option(8 << 20, "--max-body", help="Largest request body (bytes)"),
+          upstream_timeout: float = typer.Option(120.0, "--upstream-timeout",
+                                                 help="Seconds to wait for the upstream"),
           log_level: str = typer.Option("info", "--log-level")) -> None:
     """Run the profile store and the personalizing OpenAI-compatible proxy."""
     _serve(db, host, port, upstream, upstream_key, model, retriever, k, record, embed,
-           system_template, max_body, log_level)
+           system_template, max_body, upstream_timeout, log_level)
 
 
 @_friendly
 def _serve(db: str, host: str, port: int, upstream: str | None, upstream_key: str | None,
            model: str | None, retriever: str, k: int, record: bool, embed: list[str],
-           system_template: str | None, max_body: int, log_level: str) -> None:
+           system_template: str | None, max_body: int, upstream_timeout: float,
+           log_level: str) -> None:
     import uvicorn
 
     from .app import DEFAULT_SYSTEM_TEMPLATE, Settings, create_app
@@ -92,8 +95,12 @@ def _serve(db: str, host: str, port: int, upstream: str | None, upstream_key: st
     settings = Settings(db=db, upstream=upstream, upstream_key=upstream_key, model=model,
                         retriever=retriever, k=k, record=record, embed=tuple(embed),
                         system_template=system_template or DEFAULT_SYSTEM_TEMPLATE,
-                        max_body=max_body)
+                        max_body=max_body, upstream_timeout=upstream_timeout)
     app = create_app(settings, _engines(db))
+    if upstream is None:  # load the embedded model before the first request, not during it
+        from ..llm import DEFAULT_MODEL, get_model
+
+        app.state.embedded_model = get_model(model or DEFAULT_MODEL)
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 
@@ -110,8 +117,8 @@ def _keys_create(db: str, tenant: str) -> None:
 
     key = create_key(_engines(db), tenant)
     print(f"API key for tenant {tenant!r} (shown only now; only its hash is stored):",
-          file=sys.stderr)
-    print(key)
+          file=sys.stderr, flush=True)
+    print(key, flush=True)
 
 
 def import_cmd(db: str = DbOpt,
