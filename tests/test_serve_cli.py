@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import typer
+from fastapi.testclient import TestClient
 from test_serve_support import DATABASES, auth, database_url
 from typer.testing import CliRunner
 
-from fastapi.testclient import TestClient
 from pergen.serve.app import Settings, create_app
 from pergen.serve.cli import register
 from pergen.serve.db import connect

@@ -14,10 +14,18 @@ from typing import Any
 
 import httpx
 import pytest
-from test_serve_support import (Server, auth, database_url, free_port, make_key, serve_in_thread,
-                                sse_contents, stub_upstream_app)
-
 from fastapi.testclient import TestClient
+from test_serve_support import (
+    Server,
+    auth,
+    database_url,
+    free_port,
+    make_key,
+    serve_in_thread,
+    sse_contents,
+    stub_upstream_app,
+)
+
 from pergen.serve.app import Settings, create_app
 from pergen.serve.db import connect
 
@@ -140,9 +148,9 @@ def test_real_embedded_model_upstream(tmp_path: Path) -> None:
     pytest.importorskip("transformers", reason="the local extra is not installed")
     up_db, front_db = f"sqlite:///{tmp_path / 'up.db'}", f"sqlite:///{tmp_path / 'front.db'}"
     up_key, key = make_key(up_db, "llm"), make_key(front_db, "acme")
-    upstream = Server(up_db, "--model", "smollm2", log=tmp_path / "up.log")
+    upstream = Server(up_db, "--model", "smollm2", log=tmp_path / "up.log", timeout=600)
     front = Server(front_db, "--upstream", upstream.url + "/v1", "--upstream-key", up_key,
-                   log=tmp_path / "front.log")
+                   "--upstream-timeout", "600", log=tmp_path / "front.log")
     try:
         httpx.post(front.url + "/v1/users/ann/items", json={"items": ITEMS}, headers=auth(key))
         body = {**_chat("Name one jazz instrument.", user="ann"), "max_tokens": 12}

@@ -131,7 +131,7 @@ def import_cmd(db: str = DbOpt,
 
 @_friendly
 def _import(db: str, data: Path, split: str, tenant: str) -> None:
-    from tqdm import tqdm  # type: ignore[import-untyped]
+    from tqdm import tqdm
 
     from .importer import import_split
     from .keys import ensure_tenant
