@@ -167,7 +167,8 @@ def export_user(engines: Engines, tenant: int, user: str) -> dict[str, Any] | No
                              .where(Item.user_pk == found.pk).order_by(Item.pk)).all()
         ids = {r.pk: r.item_id for r in items}
         mine = select(Item.pk).where(Item.user_pk == found.pk).scalar_subquery()
-        vectors = conn.execute(select(Embedding).where(Embedding.item_pk.in_(mine))).scalars()
+        vectors = conn.execute(select(Embedding.item_pk, Embedding.model, Embedding.dim, Embedding.vector)
+                               .where(Embedding.item_pk.in_(mine))).all()
         summaries = conn.execute(select(Summary.kind, Summary.text, Summary.created_at)
                                  .where(Summary.user_pk == found.pk)).all()
         embeddings = [{"item": ids[e.item_pk], "model": e.model, "dim": e.dim,
