@@ -283,5 +283,8 @@ def demo_cmd(out_dir: Path = typer.Option(Path("runs/demo"), "--out"),
 
 def main() -> None:  # pragma: no cover
     app()
+
+
 from .serve.cli import register as _register_serve  # noqa: E402
+
 _register_serve(app)
