@@ -23,6 +23,7 @@ HUFFPOST = SHARED_DATA / "huffpost_headlines"
 TWEETS = SHARED_DATA / "troll_tweets_authorship"
 TWEET_TASK = REPO / "examples" / "tasks" / "tweet_authorship.toml"
 DATA_FIXTURES = {"huffpost", "tweets"}
+SLOW_FIXTURES = {"encoder"}  # the real MiniLM encoder: seconds to load, more to run
 
 
 def in_ci() -> bool:
@@ -52,10 +53,14 @@ def require_program(name: str, why: str) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test that uses a real data set, so `-m "not shared_data"` deselects them."""
+    """Mark every test that uses a real data set (`shared_data`) or the real encoder (`slow`),
+    so `-m "not shared_data"` / `-m "not slow"` deselect them."""
     for item in items:
-        if DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+        used = set(getattr(item, "fixturenames", ()))
+        if DATA_FIXTURES & used:
             item.add_marker(pytest.mark.shared_data)
+        if SLOW_FIXTURES & used:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -84,7 +84,7 @@ def test_store_refuses_other_producers(huffpost: Path, tmp_path: Path) -> None:
 def test_bad_settings_are_refused(huffpost: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="signal"):
         _collect(huffpost, tmp_path / "a", get_model("knn"), signal="vibes")
-    with pytest.raises(ConfigError, match="loglik signal needs"):
+    with pytest.raises(ConfigError, match="signal loglik needs a model that scores"):
         _collect(huffpost, tmp_path / "b", get_model("knn"), signal="loglik")
 
 

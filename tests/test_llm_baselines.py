@@ -50,7 +50,7 @@ def test_baselines_follow_the_protocol_and_ignore_model_options():
 def test_registry_lists_every_builtin_without_importing_torch():
     assert {"smollm2", "hf", "openai", "knn", "copy-input", "gemma3-270m",
             "qwen2.5-coder-0.5b"} <= set(MODELS.names())
-    with pytest.raises(ConfigError, match="known: .*smollm2"):
+    with pytest.raises(ConfigError, match="accepted: .*smollm2"):
         get_model("no-such-model")
 
 

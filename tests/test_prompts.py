@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pergen.data import load_questions
-from pergen.errors import TaskError
+from pergen.errors import ConfigError, TaskError
 from pergen.llm.base import WhitespaceTokenizer
 from pergen.prompts import PromptOptions, build_prompt
 from pergen.records import ProfileItem
@@ -79,7 +79,7 @@ def test_views_and_position() -> None:
     with pytest.raises(TaskError, match="input-only"):
         build_prompt(get_task("LaMP_7"), "IN", [ProfileItem("1", {"text": "x"})], TOK,
                      PromptOptions(view="input-only"))
-    with pytest.raises(TaskError, match="view"):
+    with pytest.raises(ConfigError, match="view 'sideways' is not valid; accepted: full"):
         build_prompt(task, "IN", items, TOK, PromptOptions(view="sideways"))
 
 

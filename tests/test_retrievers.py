@@ -32,7 +32,7 @@ def items(texts: list[str], dated: bool = True) -> list[ProfileItem]:
             for i, t in enumerate(texts)]
 
 
-def request(query: str, profile: list[ProfileItem]) -> RankRequest:
+def make_request(query: str, profile: list[ProfileItem]) -> RankRequest:
     return RankRequest(query, profile, [p.get("text") for p in profile])
 
 
@@ -41,19 +41,19 @@ def encoder() -> Encoder:
     return Encoder.load()  # the real all-MiniLM-L6-v2, loaded once for the session
 
 
-@pytest.fixture(scope="session")
-def built(encoder: Encoder) -> dict[str, BaseRetriever]:
-    """One instance per registered name; dense ones share the session's encoder (the ROPG
+NEEDS_ENCODER = ("dense", "rrf", "ropg-kd", "ropg-rl")  # rrf fuses dense by default
+
+
+def build(name: str, request: pytest.FixtureRequest) -> BaseRetriever:
+    """One instance of a registered name; dense ones share the session's encoder (the ROPG
     aliases load any encoder folder: here the untrained default one)."""
+    if name not in NEEDS_ENCODER:
+        return get_retriever(name)
+    encoder = request.getfixturevalue("encoder")
+    if name.startswith("ropg-"):
+        return get_retriever(f"{name}:{default_model_path()}", encoder=encoder)
     share = {"dense": {"encoder": encoder}}
-    out = {}
-    for name in RETRIEVERS.names():
-        options = share.get(name, {"options": share} if name == "rrf" else {})
-        if name.startswith("ropg-"):
-            out[name] = get_retriever(f"{name}:{default_model_path()}", encoder=encoder)
-            continue
-        out[name] = get_retriever(name, **options)
-    return out
+    return get_retriever(name, **({"options": share} if name == "rrf" else share["dense"]))
 
 
 def check_permutation(name: str, profile: list[ProfileItem], ranked: list[Scored]) -> None:
@@ -67,29 +67,30 @@ def check_permutation(name: str, profile: list[ProfileItem], ranked: list[Scored
     assert scores == sorted(scores, reverse=True), "best first"
 
 
-@pytest.mark.parametrize("name", RETRIEVERS.names())
-def test_contract(name: str, built: dict[str, BaseRetriever]) -> None:
-    ret = built[name]
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.slow) if n in NEEDS_ENCODER else n for n in RETRIEVERS.names()])
+def test_contract(name: str, request: pytest.FixtureRequest) -> None:
+    ret = build(name, request)
     assert isinstance(ret.name, str) and ret.name.startswith(name)
     profile = items(["the cat sat on the mat", "dogs chase cats", "stock markets fell",
                      "a cat and a dog", "the weather is mild"])
-    req = request("cat dog", profile)
+    req = make_request("cat dog", profile)
     check_permutation(name, profile, ret.rank(req))
-    assert ret.rank(request("cat", [])) == []
+    assert ret.rank(make_request("cat", [])) == []
     one = items(["only item"])
-    check_permutation(name, one, ret.rank(request("anything", one)))
+    check_permutation(name, one, ret.rank(make_request("anything", one)))
     hostile = items(HOSTILE)
     for query in ["", "the", HOSTILE[2], HOSTILE[4], HOSTILE[-2]]:
-        check_permutation(name, hostile, ret.rank(request(query, hostile)))
+        check_permutation(name, hostile, ret.rank(make_request(query, hostile)))
     # A batch ranks like the requests one by one.
-    reqs = [req, request("", []), request("the cat", hostile), request("markets", profile)]
+    reqs = [req, make_request("", []), make_request("the cat", hostile), make_request("markets", profile)]
     batched = rank_many(ret, reqs)
     single = [ret.rank(r) for r in reqs]
     assert [[id(s.item) for s in r] for r in batched] == [[id(s.item) for s in r] for r in single]
 
 
 def test_unknown_names_and_options() -> None:
-    with pytest.raises(ConfigError, match="known: .*bm25"):
+    with pytest.raises(ConfigError, match="accepted: .*bm25"):
         get_retriever("nope")
     with pytest.raises(ConfigError):
         get_retriever("bm25", colour="red")
@@ -104,14 +105,14 @@ def test_unknown_names_and_options() -> None:
 
 
 def test_none_and_names() -> None:
-    assert get_retriever("none").rank(request("q", items(["a", "b"]))) == []
+    assert get_retriever("none").rank(make_request("q", items(["a", "b"]))) == []
     assert get_retriever("random:7").name == "random:7"
     assert get_retriever("rrf:bm25+recency").name == "rrf:bm25+recency"
 
 
 def test_random_is_seeded_per_request() -> None:
     profile = items([f"doc {i}" for i in range(30)])
-    order = lambda ret, q: [s.item.id for s in ret.rank(request(q, profile))]
+    order = lambda ret, q: [s.item.id for s in ret.rank(make_request(q, profile))]
     a, b = get_retriever("random"), get_retriever("random:0")
     assert order(a, "q1") == order(b, "q1")  # default seed is 0
     assert order(a, "q1") == order(a, "q1")  # same request, same order, any history
@@ -126,11 +127,11 @@ def test_recency_newest_first_then_undated_by_position() -> None:
 
     profile = [item(0, "2019-01-01"), item(1, None), item(2, "2021-06-01T10:00"),
                item(3, "2021-06-01"), item(4, ""), item(5, "2021-06-01"), item(6, None)]
-    got = [s.item.id for s in get_retriever("recency").rank(request("q", profile))]
+    got = [s.item.id for s in get_retriever("recency").rank(make_request("q", profile))]
     # Dated newest first, equal dates in profile order; then undated, later position first.
     assert got == ["p2", "p3", "p5", "p0", "p6", "p4", "p1"]
     undated = items(["a", "b", "c"], dated=False)
-    assert [s.item.id for s in get_retriever("recency").rank(request("q", undated))] == [
+    assert [s.item.id for s in get_retriever("recency").rank(make_request("q", undated))] == [
         "p2", "p1", "p0"]
 
 
@@ -158,7 +159,7 @@ def test_rrf_by_hand() -> None:
 
 def test_rrf_fuses_real_retrievers() -> None:
     profile = items(["cat cat cat", "dog", "cat dog"])
-    req = request("cat", profile)
+    req = make_request("cat", profile)
     bm25, recency = get_retriever("bm25"), get_retriever("recency")
     expected = fuse(profile, [bm25.rank(req), recency.rank(req)], k=60)
     got = get_retriever("rrf:bm25+recency", k=60).rank(req)
