@@ -43,7 +43,7 @@ def headlines(folder: Path, split: str = "dev", users: int = 3, per_user: int = 
             questions.append({"id": qid, "user_id": f"u{u}", "profile": profile,
                               "input": "Generate a headline for the following article: "
                                        f"the {topic} opened again {FILLER[j]}"})
-            golds[qid] = f"{topic} opens again"
+            golds[qid] = f"{topic} headline {j + 10}"  # the user's style: their titles share it
     return _write(folder, split, "LaMP_4", questions, golds)
 
 
