@@ -42,8 +42,9 @@ def headlines(folder: Path, split: str = "dev", users: int = 3, per_user: int = 
             qid = f"u{u}-q{j}"
             questions.append({"id": qid, "user_id": f"u{u}", "profile": profile,
                               "input": "Generate a headline for the following article: "
-                                       f"the {topic} opened again {FILLER[j]}"})
-            golds[qid] = f"{topic} headline {j + 10}"  # the user's style: their titles share it
+                                       f"the {topic} opened again"})
+            # The user's style: their titles share the topic, a filler word and "headline".
+            golds[qid] = f"{topic} {FILLER[(j + 1) % len(FILLER)]} headline"
     return _write(folder, split, "LaMP_4", questions, golds)
 
 
@@ -102,7 +103,8 @@ class FakeLM:
     def __init__(self, name: str = "fake") -> None:
         self.name = name
         self.tokenizer = WhitespaceTokenizer()
-        self.calls = 0
+        self.calls = 0  # answers: generated or chosen by label scores
+        self.scored = 0  # gold outputs scored by `loglik`
 
     def generate(self, requests: Sequence[Request], max_new_tokens: int) -> list[str]:
         self.calls += len(requests)
@@ -122,7 +124,7 @@ class FakeLM:
                 for r in requests]
 
     def loglik(self, requests: Sequence[Request], targets: Sequence[str]) -> list[float]:
-        self.calls += len(requests)
+        self.scored += len(requests)
         return [-float(sum(w not in r.prompt for w in t.split())) for r, t in zip(requests, targets)]
 
 

@@ -176,6 +176,32 @@ def _tiny(kind: str, smol_path: Path, dest: Path) -> Path:
 
 
 @pytest.mark.slow  # needs the SmolLM2 tokenizer, converted with the model on first use
+def test_gold_loglik_equals_a_direct_teacher_forced_computation(smol_path, tmp_path, synthetic):
+    """`evaluate`'s gold-loglik of a question = sum over the gold's tokens of log p(token |
+    prompt, previous gold tokens), from one plain forward pass, divided by their number."""
+    from pergen.pipeline import evaluate
+
+    model = get_model(f"hf:{_tiny('llama', smol_path, tmp_path / 'tiny')}", batch_size=3)
+    data = synthetic("generation", users=2)
+    runs = evaluate(data, "dev", ["bm25"], tmp_path / "run", model=model, max_new_tokens=3,
+                    progress=False)
+    journal = [json.loads(line) for line in
+               (tmp_path / "run" / "bm25" / "journal.jsonl").read_text().splitlines()]
+    golds = {g["id"]: g["output"] for g in
+             json.loads((data / "dev_outputs.json").read_text())["golds"]}
+    for record in journal:
+        prompt = model.prompt_ids(record["prompt"])
+        gold = model.tokenizer.encode(golds[record["id"]])
+        with torch.inference_mode():
+            logits = model.model(input_ids=torch.tensor([prompt + gold])).logits[0].float()
+        logp = torch.log_softmax(logits, dim=-1)
+        direct = sum(float(logp[len(prompt) - 1 + i, t]) for i, t in enumerate(gold)) / len(gold)
+        assert record["gold_loglik"] == pytest.approx(direct, abs=1e-4)
+    mean = sum(r["gold_loglik"] for r in journal) / len(journal)
+    assert runs["bm25"].metrics["gold-loglik"] == pytest.approx(mean)
+
+
+@pytest.mark.slow  # needs the SmolLM2 tokenizer, converted with the model on first use
 @pytest.mark.parametrize("kind", ["t5", "llama"])
 def test_tiny_models_generate_choose_and_score_consistently(kind, smol_path, tmp_path):
     model = get_model(f"hf:{_tiny(kind, smol_path, tmp_path / kind)}", batch_size=2)

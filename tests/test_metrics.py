@@ -89,7 +89,11 @@ def test_rouge_hand_computed():
 
 
 def test_metrics_table():
-    assert set(metrics.METRICS) == {"accuracy", "f1", "mae", "rmse", "rouge-1", "rouge-L"}
+    assert set(metrics.METRICS) == {"accuracy", "f1", "mae", "rmse", "rouge-1", "rouge-L",
+                                    "gold-loglik"}
+    assert [m for m, spec in metrics.METRICS.items() if spec.test == "randomization"] == ["f1", "rmse"]
+    with pytest.raises(ConfigError, match="measured on the model"):
+        metrics.METRICS["gold-loglik"](["a"], ["a"])
     assert {"mae", "rmse"} == metrics.LOWER_IS_BETTER
     assert metrics.METRICS["mae"](["2"], ["4"]) == 2.0
     assert metrics.METRICS["f1"].per_example(["a", "b"], ["a", "a"], LABELS) == [1.0, 0.0]

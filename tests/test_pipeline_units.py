@@ -29,7 +29,30 @@ def test_generation_run_writes_every_result_file(synthetic, tmp_path: Path) -> N
     significance = json.loads((out / "significance.json").read_text())
     assert significance["baseline"] == "none" and "bm25" in significance["p_values"]
     assert "| bm25 |" in (out / "table.md").read_text()
-    assert model.calls == 12  # 6 questions x 2 retrievers
+    assert model.calls == 12 and model.scored == 12  # 6 questions x 2 retrievers
+    # gold-loglik, the sensitive measure: the fake finds more of the gold's words in a
+    # prompt that holds the user's items; paired t-test against none.
+    assert runs["bm25"].metrics["gold-loglik"] > runs["none"].metrics["gold-loglik"]
+    assert significance["p_values"]["bm25"]["gold-loglik"] < 0.05
+
+
+def test_gold_loglik_is_completed_on_resume_without_answering_again(synthetic, tmp_path):
+    data = synthetic("generation")
+    first = FakeLM()
+    runs = evaluate(data, "dev", ["none", "bm25"], tmp_path / "run", model=first,
+                    gold_loglik=False, progress=False)
+    assert "gold-loglik" not in runs["bm25"].metrics and first.scored == 0
+    again = FakeLM()
+    runs = evaluate(data, "dev", ["none", "bm25"], tmp_path / "run", model=again, progress=False)
+    assert again.calls == 0 and again.scored == 12  # from the journal's stored prompts
+    assert "gold-loglik" in runs["bm25"].metrics
+    assert "gold-loglik" in json.loads((tmp_path / "run" / "metrics.json").read_text())["bm25"]
+
+
+def test_no_gold_loglik_for_models_that_cannot_score(synthetic, tmp_path: Path) -> None:
+    runs = evaluate(synthetic("generation"), "dev", ["bm25"], tmp_path / "k", model="knn",
+                    progress=False)
+    assert set(runs["bm25"].metrics) == {"rouge-1", "rouge-L"}
 
 
 def test_resume_redoes_nothing_and_other_settings_are_refused(synthetic, tmp_path: Path) -> None:

@@ -108,7 +108,7 @@ def test_help_lists_every_registered_name() -> None:
     from pergen.retrievers import RETRIEVERS
     from pergen.selectors import SELECTORS
 
-    text = runner.invoke(app, ["evaluate", "--help"], terminal_width=400).output
+    text = runner.invoke(app, ["evaluate", "--help"], env={"TERMINAL_WIDTH": "400", "COLUMNS": "400"}).output
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     flat = " ".join(text.split())
     for name in RETRIEVERS.names() + SELECTORS.names() + MODELS.names():

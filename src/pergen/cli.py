@@ -110,17 +110,25 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
                                               "significance marks compare against"),
                  vote_k: int | None = typer.Option(None, "--vote-k", min=1, help="Items per "
                                                    "candidate or label vote (similarity-vote, "
-                                                   "knn-vote; default 4)")) -> None:
+                                                   "knn-vote; default 4)"),
+                 gold_loglik: bool = typer.Option(True, "--gold-loglik/--no-gold-loglik",
+                                                  help="Also measure the gold output's mean "
+                                                  "log-probability per token (models that "
+                                                  "score text)")) -> None:
     """Retrieve, prompt, generate and score; print a Table-3 style comparison."""
+    from .metrics import GOLD_LOGLIK
     from .pipeline import evaluate
     from .report import comparison_of, print_table
     runs = evaluate(data, split, retriever, out_dir, task=task, model=_with_vote_k(model, vote_k),
                     k=k, limit=limit, max_length=max_length, view=view, position=position,
                     with_date=with_date, label_mode=label_mode, batch_size=batch_size,
-                    baseline=baseline)
+                    baseline=baseline, gold_loglik=gold_loglik)
     if any(r.metrics for r in runs.values()):
         table = comparison_of(runs, baseline)
         print_table(out, table, title=f"{Path(data).name} / {split}", baseline=baseline)
+    if gold_loglik and not any(GOLD_LOGLIK in r.metrics for r in runs.values()):
+        err.print(f"note: {GOLD_LOGLIK} not measured: the split has no gold outputs or "
+                  f"{model} cannot score text")
     err.print(f"results in {out_dir}")
 
 
@@ -278,7 +286,7 @@ def demo_cmd(out_dir: Path = typer.Option(Path("runs/demo"), "--out"),
     evaluate_cmd(data=data, split="dev", retriever=list(DEMO_RETRIEVERS), out_dir=out_dir,
                  task=None, limit=limit, k=4, model=model, max_length=512, view="full",
                  position="before", with_date=False, label_mode="auto", batch_size=8,
-                 baseline="none", vote_k=None)
+                 baseline="none", vote_k=None, gold_loglik=True)
 
 
 def main() -> None:  # pragma: no cover

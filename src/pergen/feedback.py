@@ -38,7 +38,7 @@ from .retrievers import RankRequest, Retriever, rank_many
 from .rspg import DEFAULT_POOL
 from .settings import EvalSettings, check_model, check_retrievers, check_task_fit
 from .splits import check_split, golds_for, load_split, resolve_task
-from .steps import answer, build_request, build_retrievers, rank_request
+from .steps import answer, build_request, build_retrievers, gold_logliks, rank_request
 from .tasks import TaskSpec
 
 SIGNALS = ("metric", "loglik")
@@ -63,8 +63,7 @@ def _loglik_values(model: Generator, requests: Sequence[Request], golds: Sequenc
                    ) -> list[float]:
     """Mean log-probability per gold token: comparable across golds of different length."""
     assert isinstance(model, LabelScorer)  # checked when the job was set up
-    sums = model.loglik(requests, golds)
-    return [s / max(1, len(model.tokenizer.encode(g))) for s, g in zip(sums, golds)]
+    return gold_logliks(model, requests, golds, model.tokenizer)
 
 
 # -- collection -------------------------------------------------------------------------

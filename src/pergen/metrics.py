@@ -207,18 +207,25 @@ class Metric:
     """
 
     name: str
-    corpus: Callable[[Strs, Strs, Labels], float]
-    per_example: Callable[[Strs, Strs, Labels], list[float]]
+    corpus: Callable[[Strs, Strs, Labels], float] | None  # None: measured on the model
+    per_example: Callable[[Strs, Strs, Labels], list[float]] | None
     lower_is_better: bool = False
     test: str = "t-test"
     units: Callable[[Strs, Strs, Labels], list[Any]] | None = None
     from_units: Callable[[Sequence[Any]], float] = _mean
 
     def __call__(self, preds: Strs, golds: Strs, labels: Labels = None) -> float:
+        if self.corpus is None:
+            raise ConfigError(f"{self.name} is measured on the model, not on predictions")
         return self.corpus(preds, golds, labels)
 
+    def values(self, preds: Strs, golds: Strs, labels: Labels = None) -> list[float]:
+        if self.per_example is None:
+            raise ConfigError(f"{self.name} is measured on the model, not on predictions")
+        return self.per_example(preds, golds, labels)
+
     def units_of(self, preds: Strs, golds: Strs, labels: Labels = None) -> list[Any]:
-        return (self.units or self.per_example)(preds, golds, labels)
+        return self.units(preds, golds, labels) if self.units else self.values(preds, golds, labels)
 
 
 METRICS: dict[str, Metric] = {
@@ -230,7 +237,11 @@ METRICS: dict[str, Metric] = {
                    test="randomization", from_units=_sqrt_mean),
     "rouge-1": Metric("rouge-1", rouge1, rouge1_per_example),
     "rouge-L": Metric("rouge-L", rougeL, rougeL_per_example),
+    # Mean log-probability per token of the gold output given the prompt (teacher forcing):
+    # recorded by `evaluate` for models that score text, not computed from predictions.
+    "gold-loglik": Metric("gold-loglik", None, None),
 }
+GOLD_LOGLIK = "gold-loglik"
 """The one table of metric facts: scoring, significance and reports all read it."""
 
 LOWER_IS_BETTER = frozenset(m for m, spec in METRICS.items() if spec.lower_is_better)
@@ -250,7 +261,7 @@ def feedback(task: TaskSpec, pred: str, gold: str) -> float:
         return rating_reward(pred, gold)
     if kind == "accuracy":
         return accuracy_per_example([pred], [gold], task.labels)[0]
-    return get_metric(kind).per_example([pred], [gold], task.labels)[0]
+    return get_metric(kind).values([pred], [gold], task.labels)[0]
 
 
 def _aligned(golds: Mapping[str, str], preds: Mapping[str, str],
@@ -284,7 +295,7 @@ def per_example(task: TaskSpec, golds: Mapping[str, str], preds: Mapping[str, st
                 missing: str = "error") -> dict[str, list[float]]:
     """Per-example values of every metric of `task`, aligned to the order of `golds`."""
     p, g = _aligned(golds, preds, missing)
-    return {name: get_metric(name).per_example(p, g, task.labels) for name in task.metrics}
+    return {name: get_metric(name).values(p, g, task.labels) for name in task.metrics}
 
 
 def units(task: TaskSpec, golds: Mapping[str, str], preds: Mapping[str, str]

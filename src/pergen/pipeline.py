@@ -10,17 +10,18 @@ run after their pool and reuse its answers.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
 from . import data as lamp
 from .calibration import batch_calibrated
 from .llm import get_model
-from .llm.base import Generator
-from .metrics import per_example, score, units
+from .llm.base import Generator, LabelScorer, Request
+from .metrics import GOLD_LOGLIK, per_example, score, units
 from .records import Question
 from .report import write_comparison
 from .retrievers import Retriever, get_retriever, rank_many
@@ -29,8 +30,8 @@ from .runfolder import RetrieverRun, add_selection, claim, slug, write_scores
 from .selectors import SELECTORS, Selector, get_selector
 from .settings import LABEL_MODES, EvalSettings, check_model, check_retrievers, check_task_fit
 from .splits import check_split, golds_for, load_split, resolve_task
-from .steps import answer, build_request, build_retrievers, rank_request
-from .storage import atomic_write_json
+from .steps import answer, build_request, build_retrievers, gold_logliks, rank_request
+from .storage import Journal, atomic_write_json
 from .tasks import TaskSpec
 
 __all__ = ["LABEL_MODES", "EvalSettings", "RetrieverRun", "build_retrievers", "evaluate",
@@ -39,8 +40,13 @@ __all__ = ["LABEL_MODES", "EvalSettings", "RetrieverRun", "build_retrievers", "e
 
 def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec: str,
                   model: Generator, settings: EvalSettings, folder: Path, batch_size: int = 8,
-                  progress: bool = True, retriever: Retriever | None = None) -> RetrieverRun:
-    """Answer every question with one retriever; finished questions are never redone."""
+                  progress: bool = True, retriever: Retriever | None = None,
+                  golds: Mapping[str, str] | None = None) -> RetrieverRun:
+    """Answer every question with one retriever; finished questions are never redone.
+
+    With `golds` (and a model that scores text), each record also gets the gold output's
+    mean log-probability per token given the same prompt (``gold_loglik``).
+    """
     started = time.perf_counter()
     journal = claim(folder, retriever_spec, asdict(settings))
     done = journal.read()
@@ -56,24 +62,55 @@ def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec:
                                   retriever) for q, r in zip(batch, ranked)]
         t0 = time.perf_counter()
         answers, scores = answer(model, requests, task, settings)
+        likelihoods = _gold_logliks(model, requests, batch, golds)
         llm_seconds += time.perf_counter() - t0
         records: list[dict[str, object]] = [
             {"id": q.id, "output": a, "retrieved": [i.id for i in req.retrieved],
              "prompt": req.prompt} for q, req, a in zip(batch, requests, answers)]
         for record, s in zip(records, scores or ()):
             record["label_scores"] = s
+        for record, ll in zip(records, likelihoods or ()):
+            record["gold_loglik"] = ll
         journal.append(records)
         bar.update(len(batch))
     bar.close()
-    done = journal.read()
+    done = _complete_logliks(journal, questions, task, model, golds, batch_size)
     predictions = {q.id: done[q.id]["output"] for q in questions}
     if settings.label_mode == "calibrate":
         calibrated = batch_calibrated([done[q.id]["label_scores"] for q in questions],
                                       list(task.labels or ()))
         predictions = dict(zip(predictions, calibrated))
     lamp.write_outputs(folder / "predictions.json", task.name, predictions)
+    likelihood = {q.id: done[q.id]["gold_loglik"] for q in questions
+                  if "gold_loglik" in done[q.id]} if golds is not None else {}
     return RetrieverRun(retriever_spec, predictions, llm_seconds=llm_seconds,
-                        total_seconds=time.perf_counter() - started)
+                        total_seconds=time.perf_counter() - started,
+                        gold_loglik=likelihood if len(likelihood) == len(questions) else {})
+
+
+def _gold_logliks(model: Generator, requests: Sequence[Request], questions: Sequence[Question],
+                  golds: Mapping[str, str] | None) -> list[float] | None:
+    if golds is None or not isinstance(model, LabelScorer):
+        return None
+    return gold_logliks(model, requests, [golds[q.id] for q in questions], model.tokenizer)
+
+
+def _complete_logliks(journal: Journal, questions: Sequence[Question], task: TaskSpec,
+                      model: Generator, golds: Mapping[str, str] | None, batch_size: int
+                      ) -> dict[str, dict[str, Any]]:
+    """The journal's records, after scoring the gold of those answered without it (a run
+    begun with ``gold_loglik`` off, or by an older pergen) from their stored prompts."""
+    done = journal.read()
+    if golds is None or not isinstance(model, LabelScorer):
+        return done
+    missing = [q for q in questions if "gold_loglik" not in done[q.id]]
+    for start in range(0, len(missing), batch_size):
+        batch = missing[start:start + batch_size]
+        requests = [Request(prompt=done[q.id]["prompt"], input=q.input, retrieved=(), task=task)
+                    for q in batch]
+        values = gold_logliks(model, requests, [golds[q.id] for q in batch], model.tokenizer)
+        journal.append([{**done[q.id], "gold_loglik": v} for q, v in zip(batch, values)])
+    return journal.read() if missing else done
 
 
 def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_dir: str | Path,
@@ -81,9 +118,13 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
              k: int = 4, limit: int | None = None, max_length: int = 512, view: str = "full",
              position: str = "before", with_date: bool = False, label_mode: str = "auto",
              max_new_tokens: int | None = None, batch_size: int = 8, progress: bool = True,
-             baseline: str = "none") -> dict[str, RetrieverRun]:
+             baseline: str = "none", gold_loglik: bool = True) -> dict[str, RetrieverRun]:
     """Run every retriever on a split; write predictions, per-example scores, metrics,
     significance against `baseline` and a Markdown table.
+
+    `gold_loglik` (on by default) adds the metric ``gold-loglik`` where the model can score
+    text and the split has gold outputs: the mean log-probability per token of the user's
+    real output given the exact prompt. It separates methods where the task metric cannot.
 
     Every setting is checked before any data is loaded or any file written. Returns the
     runs by retriever spec. Metrics need the split's outputs file; without one (a test
@@ -113,7 +154,8 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
     runs: dict[str, RetrieverRun] = {}
     for spec_r, retriever in built.items():
         runs[spec_r] = run_retriever(questions, spec, spec_r, generator, settings,
-                                     out / slug(spec_r), batch_size, progress, retriever)
+                                     out / slug(spec_r), batch_size, progress, retriever,
+                                     golds if gold_loglik else None)
     if selectors:
         requests = [rank_request(spec, q, with_date) for q in questions]
         ctx = SelectionContext(questions, requests, spec, built, runs, out)
@@ -126,10 +168,15 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
 
 def _score(runs: dict[str, RetrieverRun], task: TaskSpec, golds: dict[str, str], out: Path,
            baseline: str) -> None:
+    with_likelihood = all(run.gold_loglik for run in runs.values())
     for spec_r, run in runs.items():
         run.metrics = score(task, golds, run.predictions)
         run.per_example = per_example(task, golds, run.predictions)
         run.units = units(task, golds, run.predictions)
+        if with_likelihood:  # only where every method has it: a table compares like with like
+            values = [run.gold_loglik[qid] for qid in golds]
+            run.metrics[GOLD_LOGLIK] = sum(values) / len(values)
+            run.per_example[GOLD_LOGLIK] = run.units[GOLD_LOGLIK] = values
         write_scores(out / slug(spec_r), run, list(golds))
     atomic_write_json(out / "metrics.json", {r: run.metrics for r, run in runs.items()})
     write_comparison(runs, out, baseline)
@@ -148,4 +195,7 @@ def run_selector(ctx: SelectionContext, spec: str, selector: Selector) -> Retrie
     add_selection(ctx.run_dir, spec, choices)
     predictions = {qid: ctx.runs[choice].predictions[qid] for qid, choice in choices.items()}
     lamp.write_outputs(folder / "predictions.json", ctx.task.name, predictions)
-    return RetrieverRun(spec, predictions, total_seconds=time.perf_counter() - started)
+    likelihood = {qid: ctx.runs[choice].gold_loglik[qid] for qid, choice in choices.items()
+                  if qid in ctx.runs[choice].gold_loglik}
+    return RetrieverRun(spec, predictions, total_seconds=time.perf_counter() - started,
+                        gold_loglik=likelihood if len(likelihood) == len(choices) else {})

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from .errors import ConfigError
-from .llm.base import Generator, LabelScorer, Request, best_label
+from .llm.base import Generator, LabelScorer, Request, Tokenizer, best_label
 from .prompts import build_prompt
 from .records import ProfileItem, Question
 from .retrievers import RankRequest, Retriever, get_retriever
@@ -38,6 +38,15 @@ def clean_output(text: str) -> str:
         if line.strip():
             return line.strip()
     return ""
+
+
+def gold_logliks(model: LabelScorer, requests: Sequence[Request], golds: Sequence[str],
+                 tokenizer: Tokenizer) -> list[float]:
+    """Mean log-probability per token of each gold output given its exact prompt (teacher
+    forcing, one batched forward pass, no decoding). Per token, so that golds of different
+    lengths compare; a sensitive measure where a small model's answers all score alike."""
+    sums = model.loglik(requests, golds)
+    return [s / max(1, len(tokenizer.encode(g))) for s, g in zip(sums, golds)]
 
 
 def answer(model: Generator, requests: Sequence[Request], task: TaskSpec,
