@@ -4,9 +4,10 @@ SQLite needs two engines on the same file. A deferred transaction that reads and
 writes fails at once with "database is locked" when another writer committed in between
 (WAL cannot upgrade a stale snapshot, and the busy timeout does not apply), so every
 write transaction starts with ``BEGIN IMMEDIATE`` (it waits for the write lock, up to the
-busy timeout) while reads keep plain, concurrent ``BEGIN``. ``synchronous=FULL`` makes a
-commit durable before the HTTP answer goes out; ``secure_delete`` overwrites erased rows
-in the file instead of leaving them in free pages.
+busy timeout) while reads run in autocommit mode: each SELECT sees one consistent
+snapshot, and an explicit BEGIN/ROLLBACK pair would double the cost of a short read.
+``synchronous=FULL`` makes a commit durable before the HTTP answer goes out;
+``secure_delete`` overwrites erased rows in the file instead of leaving them in free pages.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class Engines:
             self.write.dispose()
 
 
-def _sqlite_engine(url: str, begin: str) -> Engine:
+def _sqlite_engine(url: str, begin: str | None) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False,
                                               "timeout": BUSY_TIMEOUT_MS / 1000})
 
@@ -54,9 +55,10 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
             cur.execute(f"PRAGMA {pragma}")
         cur.close()
 
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
-        conn.exec_driver_sql(begin)
+    if begin is not None:
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql(begin)
 
     return engine
 
@@ -75,7 +77,7 @@ def connect(url: str) -> Engines:
             raise ConfigError("SQLite needs a file (sqlite:///pergen.db): an in-memory "
                               "database is private to one connection")
         text = parsed.render_as_string(hide_password=False)
-        return Engines(_sqlite_engine(text, "BEGIN"), _sqlite_engine(text, "BEGIN IMMEDIATE"), text)
+        return Engines(_sqlite_engine(text, None), _sqlite_engine(text, "BEGIN IMMEDIATE"), text)
     if parsed.get_backend_name() != "postgresql":
         raise ConfigError(f"unsupported database {parsed.get_backend_name()!r}: "
                           "use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB")

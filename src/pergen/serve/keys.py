@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -45,8 +46,25 @@ def ensure_tenant(engines: Engines, tenant: str) -> int:
         return _ensure(engines, conn, tenant)
 
 
+_KNOWN: dict[str, tuple[int, float]] = {}  # hash -> (tenant, when it was read)
+CACHE_SECONDS = 10.0
+
+
 def tenant_of(engines: Engines, key: str) -> int | None:
-    """The tenant a key belongs to, or None for an unknown key."""
+    """The tenant a key belongs to, or None for an unknown key.
+
+    A known key is remembered for `CACHE_SECONDS` (a database read saved per request);
+    unknown keys are never cached, so a new key works at once.
+    """
+    digest = hash_key(key)
+    hit = _KNOWN.get(f"{engines.url}|{digest}")
+    if hit is not None and time.monotonic() - hit[1] < CACHE_SECONDS:
+        return hit[0]
     with engines.read.connect() as conn:
-        return conn.execute(select(ApiKey.tenant_pk).where(ApiKey.hash == hash_key(key))
-                            ).scalar_one_or_none()
+        tenant = conn.execute(select(ApiKey.tenant_pk).where(ApiKey.hash == digest)
+                              ).scalar_one_or_none()
+    if tenant is not None:
+        if len(_KNOWN) > 10_000:
+            _KNOWN.clear()
+        _KNOWN[f"{engines.url}|{digest}"] = (int(tenant), time.monotonic())
+    return tenant

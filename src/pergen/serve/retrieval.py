@@ -24,7 +24,8 @@ from sqlalchemy import select
 
 from ..errors import ConfigError
 from ..records import ProfileItem, Scored
-from ..retrievers import RETRIEVERS, RankRequest, Retriever, get_retriever, rank_many, sort_scored
+from ..retrievers import RETRIEVERS, RankRequest, get_retriever, rank_many, sort_scored
+from ..retrievers.bm25 import BM25Retriever
 from ..tasks import TaskSpec
 from . import store
 from .db import Engines
@@ -51,8 +52,16 @@ def check_spec(spec: str) -> None:
 class _Entry:
     def __init__(self, profile: store.Profile) -> None:
         self.profile = profile
-        self.bm25: Retriever | None = None
+        self.bm25: BM25Retriever | None = None
         self.lock = threading.Lock()
+        self._docs: dict[str | None, list[str]] = {}
+
+    def docs(self, task: TaskSpec | None) -> list[str]:
+        """The items' indexed texts, computed once per task for this revision."""
+        key = task.name if task is not None else None
+        if key not in self._docs:
+            self._docs[key] = [document(i, task) for i in self.profile.items]
+        return self._docs[key]
 
 
 class Retrieval:
@@ -105,12 +114,16 @@ class Retrieval:
             return profile, []
         if spec.partition(":")[0] in DENSE:
             return profile, self._dense(spec, profile, query)[:k]
-        request = RankRequest(query, profile.items, [document(i, task) for i in profile.items])
         if spec == "bm25":
             with entry.lock:
                 if entry.bm25 is None:
-                    entry.bm25 = get_retriever("bm25")
-                return profile, rank_many(entry.bm25, [request])[0][:k]
+                    entry.bm25 = BM25Retriever()
+                scores = entry.bm25.scores(query, entry.docs(task))
+            # The top k only, in `rank`'s order (a stable sort keeps profile order among ties).
+            top = np.argsort(-scores, kind="stable")[:k].tolist()
+            return profile, [Scored(profile.items[i], float(scores[i])) for i in top]
+        with entry.lock:
+            request = RankRequest(query, profile.items, entry.docs(task))
         retriever, lock = self._shared(spec)
         with lock:
             return profile, rank_many(retriever, [request])[0][:k]

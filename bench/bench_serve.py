@@ -1,0 +1,193 @@
+"""`pergen serve` on loopback: proxy overhead over a stub upstream, and write throughput.
+
+Three processes: a stub OpenAI-compatible upstream (fixed answer, no work), `pergen serve
+--upstream STUB`, and this client. Steps:
+
+1. write throughput: `--users` x `--items` synthetic items (30 words drawn from a Zipf
+   vocabulary) posted by `--writers` concurrent clients, one user's items per request;
+2. warm-up: one chat request per user (profiles loaded and tokenized once: cold cost);
+3. overhead: an open loop at `--rate` requests/s for `--seconds`, each request to a random
+   user, first straight to the stub, then through pergen; overhead = the difference of
+   the latency percentiles (same client, same machine, same loopback).
+
+    python bench/bench_serve.py --db sqlite:///tmp/bench.db
+    python bench/bench_serve.py --db postgresql+psycopg://pergen@127.0.0.1:5432/bench
+    python bench/bench_serve.py ... --retriever dense  # where dense moves it (MiniLM)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPLY = {"id": "stub", "object": "chat.completion", "model": "stub",
+         "choices": [{"index": 0, "finish_reason": "stop",
+                      "message": {"role": "assistant", "content": "ok"}}]}
+
+
+async def stub_app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+    """A raw ASGI upstream: reads the body, answers a fixed completion."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()  # type: ignore[operator]
+        more = message.get("more_body", False)
+    body = json.dumps(REPLY).encode()
+    await send({"type": "http.response.start", "status": 200,  # type: ignore[operator]
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})  # type: ignore[operator]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 300) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise SystemExit(f"{url}: process exited with {proc.returncode}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} not ready")
+
+
+def words(rng: random.Random, vocab: list[str], n: int) -> str:
+    # Zipf-like: word i with weight 1/(i+1), so texts share common words as real ones do.
+    return " ".join(rng.choices(vocab, cum_weights=CUM, k=n))
+
+
+VOCAB = [f"w{i}" for i in range(5000)]
+CUM = list(__import__("itertools").accumulate(1 / (i + 1) for i in range(len(VOCAB))))
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+async def write(url: str, key: str, users: int, items: int, writers: int) -> tuple[float, float]:
+    """Items/s and the median request time of batched writes (one user per request)."""
+    rng = random.Random(0)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for u in range(users):
+        queue.put_nowait(u)
+    times: list[float] = []
+
+    async def writer(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            u = queue.get_nowait()
+            batch = [{"id": f"i{j}", "text": words(rng, VOCAB, 30)} for j in range(items)]
+            t0 = time.perf_counter()
+            r = await client.post(f"{url}/v1/users/user{u}/items", json={"items": batch},
+                                  headers={"Authorization": f"Bearer {key}"})
+            times.append(time.perf_counter() - t0)
+            assert r.status_code == 201, r.text
+
+    t0 = time.perf_counter()
+    async with httpx.AsyncClient(timeout=300) as client:
+        await asyncio.gather(*(writer(client) for _ in range(writers)))
+    return users * items / (time.perf_counter() - t0), statistics.median(times)
+
+
+async def chat_loop(url: str, key: str, users: int, rate: float, seconds: float,
+                    sequential_users: bool = False) -> list[float]:
+    """Latencies (ms) of chat requests sent at `rate`/s (open loop), random users."""
+    rng = random.Random(1)
+    headers = {"Authorization": f"Bearer {key}"}
+    latencies: list[float] = []
+    n = users if sequential_users else int(rate * seconds)
+
+    async def one(client: httpx.AsyncClient, u: int) -> None:
+        body = {"model": "stub", "user": f"user{u}", "max_tokens": 8,
+                "messages": [{"role": "user", "content": words(rng, VOCAB, 12)}]}
+        t0 = time.perf_counter()
+        r = await client.post(f"{url}/v1/chat/completions", json=body, headers=headers)
+        latencies.append(1000 * (time.perf_counter() - t0))
+        assert r.status_code == 200, r.text
+
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200)) as client:
+        start, tasks = time.perf_counter(), []
+        for i in range(n):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            u = i if sequential_users else rng.randrange(users)
+            tasks.append(asyncio.create_task(one(client, u)))
+        await asyncio.gather(*tasks)
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", default=None, help="default: a temporary SQLite file")
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--items", type=int, default=200)
+    parser.add_argument("--writers", type=int, default=4)
+    parser.add_argument("--rate", type=float, default=100)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--retriever", default="bm25")
+    parser.add_argument("--stub", type=int, help=argparse.SUPPRESS)  # internal: run the stub
+    args = parser.parse_args()
+    if args.stub:
+        import uvicorn
+
+        uvicorn.run(stub_app, host="127.0.0.1", port=args.stub, log_level="warning")
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="pergen-bench-"))
+    db = args.db or f"sqlite:///{tmp / 'bench.db'}"
+    stub_port, port = free_port(), free_port()
+    procs = [subprocess.Popen([sys.executable, __file__, "--stub", str(stub_port)])]
+    key = subprocess.run([sys.executable, "-m", "pergen.serve", "keys", "create", "--db", db,
+                          "--tenant", "bench"], check=True, capture_output=True, text=True
+                         ).stdout.strip().splitlines()[-1]
+    stub = f"http://127.0.0.1:{stub_port}"
+    procs.append(subprocess.Popen(
+        [sys.executable, "-m", "pergen.serve", "serve", "--db", db, "--port", str(port),
+         "--upstream", stub + "/v1", "--retriever", args.retriever, "--log-level", "warning"],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"}))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait(stub, procs[0])
+        wait(url + "/healthz", procs[1])
+        backend = db.split(":", 1)[0]
+        print(f"database {backend}, {args.users} users x {args.items} items, "
+              f"retriever {args.retriever}, {os.cpu_count()} CPUs")
+        rate, median = asyncio.run(write(url, key, args.users, args.items, args.writers))
+        print(f"writes: {rate:,.0f} items/s ({args.writers} writers, {args.items}-item "
+              f"requests, median request {1000 * median:.1f} ms)")
+        cold = asyncio.run(chat_loop(url, key, args.users, args.rate, 0, sequential_users=True))
+        print(f"first chat per user (profile load + tokenize): p50 {pct(cold, 50):.1f} ms, "
+              f"p99 {pct(cold, 99):.1f} ms")
+        direct = asyncio.run(chat_loop(stub, key, args.users, args.rate, args.seconds))
+        proxied = asyncio.run(chat_loop(url, key, args.users, args.rate, args.seconds))
+        for name, lat in (("direct to stub", direct), ("through pergen", proxied)):
+            print(f"{name:15s} n={len(lat)} p50 {pct(lat, 50):6.2f} ms  p99 {pct(lat, 99):6.2f} ms")
+        print(f"overhead at {args.rate:.0f} req/s: p50 {pct(proxied, 50) - pct(direct, 50):.2f} ms, "
+              f"p99 {pct(proxied, 99) - pct(direct, 99):.2f} ms (goals: < 5 ms, < 20 ms)")
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(10)
+
+
+if __name__ == "__main__":
+    main()
