@@ -84,6 +84,9 @@ def synthetic(tmp_path: Path):
     "rating") under tmp_path and return its folder (split "dev")."""
     from synthetic import KINDS
 
+    made: list[Path] = []
+
     def make(kind: str, **options: int) -> Path:
-        return KINDS[kind](tmp_path / kind, **options)
+        made.append(tmp_path / f"{kind}-{len(made)}")  # a fresh folder for every call
+        return KINDS[kind](made[-1], **options)
     return make

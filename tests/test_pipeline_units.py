@@ -109,3 +109,32 @@ def test_rating_task_and_a_qpp_selector(synthetic, tmp_path: Path) -> None:
     assert set(chosen["qpp-wig:recency+bm25"].values()) <= {"recency", "bm25"}
     assert set(runs) == {"recency", "bm25", "qpp-wig:recency+bm25"}
     assert runs["bm25"].metrics["mae"] <= 1.0  # each user rates around their own mean
+
+
+def test_a_degenerate_run_is_warned_about(synthetic, tmp_path: Path) -> None:
+    """A model that answers the same label everywhere: the library records the warning,
+    the CLI prints it and the report shows it."""
+    from typer.testing import CliRunner
+
+    from pergen.cli import app
+    from pergen.run_report import write_report
+
+    class SameLabel(FakeLM):
+        def label_scores(self, requests, labels):  # type: ignore[no-untyped-def]
+            self.calls += len(requests)
+            return [[1.0 if lab == "comedy" else 0.0 for lab in labels] for _ in requests]
+
+    data = synthetic("label", users=3, per_user=4)
+    evaluate(data, "dev", ["none", "bm25"], tmp_path / "run", model=SameLabel(), progress=False)
+    warnings = json.loads((tmp_path / "run" / "warnings.json").read_text())
+    assert set(warnings) == {"none", "bm25"} and "'comedy', covers 100% of the 12" in warnings["bm25"]
+    html_path, md_path = write_report(tmp_path / "run")
+    assert "covers 100%" in md_path.read_text() and "class=warn" in html_path.read_text()
+    fine = evaluate(data, "dev", ["bm25"], tmp_path / "ok", model=FakeLM(), progress=False)
+    assert len(set(fine["bm25"].predictions.values())) == 3
+    assert not (tmp_path / "ok" / "warnings.json").exists()
+    one_user = synthetic("label", users=1, per_user=4)  # one user, one habit: one answer
+    result = CliRunner().invoke(app, ["evaluate", "--data", str(one_user), "--model", "knn-vote",
+                                      "--retriever", "none", "--out", str(tmp_path / "cli")])
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.output and "covers 100% of the 4 questions" in result.output

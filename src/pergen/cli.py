@@ -126,6 +126,10 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
     if any(r.metrics for r in runs.values()):
         table = comparison_of(runs, baseline)
         print_table(out, table, title=f"{Path(data).name} / {split}", baseline=baseline)
+    from .runfolder import degenerate
+    for name, run in runs.items():
+        if warning := degenerate(run.predictions):
+            err.print(f"[bold yellow]warning:[/] {rich_escape(name)}: {rich_escape(warning)}")
     if gold_loglik and not any(GOLD_LOGLIK in r.metrics for r in runs.values()):
         err.print(f"note: {GOLD_LOGLIK} not measured: the split has no gold outputs or "
                   f"{model} cannot score text")

@@ -26,7 +26,7 @@ from .records import Question
 from .report import write_comparison
 from .retrievers import Retriever, get_retriever, rank_many
 from .rspg.context import SelectionContext
-from .runfolder import RetrieverRun, add_selection, claim, slug, write_scores
+from .runfolder import RetrieverRun, add_selection, claim, degenerate, slug, write_scores, write_warnings
 from .selectors import SELECTORS, Selector, get_selector
 from .settings import LABEL_MODES, EvalSettings, check_model, check_retrievers, check_task_fit
 from .splits import check_split, golds_for, load_split, resolve_task
@@ -163,6 +163,7 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
             runs[spec_r] = run_selector(ctx, spec_r, selector)
     if golds is not None:
         _score(runs, spec, golds, out, baseline)
+    write_warnings(out, {r: w for r, run in runs.items() if (w := degenerate(run.predictions))})
     return runs
 
 

@@ -19,7 +19,7 @@ import io
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from .errors import ConfigError, DataError, MissingExtraError
 from .metrics import LOWER_IS_BETTER
 from .report import BASELINE, markdown_table, metric_header
 from .rspg.oracle import oracle_bounds, selected_scores, success_rate, winning_rate
-from .runfolder import slug
+from .runfolder import WARNINGS, slug
 from .significance import SignificanceResult
 from .storage import atomic_write_bytes, atomic_write_text
 from .tables import ALPHA, Cell, all_pairs, comparison
@@ -50,6 +50,7 @@ class RunFolder:
     settings: dict[str, Any]
     selectors: dict[str, dict[str, str]]
     pool: list[str]  # the retrievers selectors choose among: winning rates and bounds
+    warnings: dict[str, str] = field(default_factory=dict)  # retriever -> warning
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,17 @@ def load_run(run_dir: str | Path) -> RunFolder:
     selectors = _selectors(run_dir)
     return RunFolder(run_dir, metrics, scores, files, baseline if baseline in metrics else None,
                      settings if isinstance(settings, dict) else {}, selectors,
-                     _pool(folders, metrics, selectors))
+                     _pool(folders, metrics, selectors), _warnings(run_dir))
+
+
+def _warnings(run_dir: Path) -> dict[str, str]:
+    path = run_dir / WARNINGS
+    if not path.exists():
+        return {}
+    found = _read_json(path, WARNINGS)
+    if not isinstance(found, dict) or not all(isinstance(v, str) for v in found.values()):
+        raise DataError("expected {retriever: warning}", file=str(path))
+    return found
 
 
 def _pool(folders: Mapping[str, Path], metrics: Mapping[str, Any],
@@ -297,6 +308,7 @@ def _md(text: object) -> str:
 def render_markdown(run: RunFolder, a: Analysis, chart_list: Sequence[Chart]) -> str:
     table = {_md(r): {_md(m): c for m, c in row.items()} for r, row in a.table.items()}
     out = [f"# Run report: {_md(run.path.name)}", ""]
+    out += [f"**Warning** ({_md(r)}): {_md(w)}\n" for r, w in run.warnings.items()]
     out += [_md(n) + "\n" for n in _notes(a, run.settings)]
     out += ["## Results", "", markdown_table(table, _md(run.baseline or BASELINE)),
             f"## Retriever selection ({_md(a.metric)})", "",
@@ -321,7 +333,8 @@ def render_markdown(run: RunFolder, a: Analysis, chart_list: Sequence[Chart]) ->
 CSS = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #ccc;padding:.3rem .6rem}
 td.num{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}
-img{max-width:100%;display:block;margin:1rem 0}.note{color:#555;font-size:.9rem}"""
+img{max-width:100%;display:block;margin:1rem 0}.note{color:#555;font-size:.9rem}
+.warn{background:#fff4e5;border-left:4px solid #e69500;padding:.4rem .8rem}"""
 
 
 def _h(text: object) -> str:
@@ -344,6 +357,7 @@ def render_html(run: RunFolder, a: Analysis, chart_list: Sequence[Chart]) -> str
     legend = markdown_table(a.table, run.baseline or BASELINE).rstrip().splitlines()[-1]
     legend_html = re.sub(r"`([^`]*)`", r"<code>\1</code>", _h(legend))
     parts = [f"<h1>Run report: {_h(run.path.name)}</h1>",
+             *(f"<p class=warn><b>Warning</b> ({_h(r)}): {_h(w)}</p>" for r, w in run.warnings.items()),
              *(f"<p class=note>{_h(n)}</p>" for n in _notes(a, run.settings)),
              "<h2>Results</h2>", results, f"<p class=note>{legend_html}</p>",
              f"<h2>Retriever selection ({_h(a.metric)})</h2>",

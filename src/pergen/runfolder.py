@@ -21,7 +21,9 @@ from typing import Any
 from .errors import ConfigError, DataError
 from .storage import Journal, atomic_write_json
 
-JOURNAL, SETTINGS, SELECTION = "journal.jsonl", "run.json", "selection.json"
+JOURNAL, SETTINGS, SELECTION, WARNINGS = "journal.jsonl", "run.json", "selection.json", "warnings.json"
+DEGENERATE_SHARE = 0.9
+"""A run where one answer covers at least this share of the questions gets a warning."""
 
 
 @dataclass
@@ -36,6 +38,31 @@ class RetrieverRun:
     metrics: dict[str, float] = field(default_factory=dict)
     llm_seconds: float = 0.0
     total_seconds: float = 0.0
+
+
+def degenerate(predictions: dict[str, str], share: float = DEGENERATE_SHARE) -> str | None:
+    """A warning when one answer covers at least `share` of the questions (a small model
+    answering "[1]" or "4" to everything), else None: such a run measures a prior, not the
+    method, and its metric is easy to misread."""
+    if len(predictions) < 2:
+        return None
+    counts: dict[str, int] = {}
+    for p in predictions.values():
+        counts[p.strip()] = counts.get(p.strip(), 0) + 1
+    answer, n = max(counts.items(), key=lambda kv: kv[1])
+    if n / len(predictions) < share:
+        return None
+    return (f"one answer, {answer!r}, covers {n / len(predictions):.0%} of the "
+            f"{len(predictions)} questions: this run measures that answer, not the method")
+
+
+def write_warnings(run_dir: Path, warnings: dict[str, str]) -> None:
+    """``warnings.json`` {retriever: message}, read by the report; removed when none."""
+    path = run_dir / WARNINGS
+    if warnings:
+        atomic_write_json(path, warnings)
+    elif path.exists():
+        path.unlink()
 
 
 def slug(spec: str) -> str:
