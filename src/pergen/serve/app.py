@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import PergenError
@@ -174,22 +175,28 @@ def create_app(settings: Settings, engines: Engines | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limit=settings.max_body)
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     return app
 
 
-def tenant(request: Request) -> int:
-    """FastAPI dependency: the tenant of the bearer key, or 401."""
+async def tenant(request: Request) -> int:
+    """FastAPI dependency: the tenant of the bearer key, or 401.
+
+    Async so that a cached key costs no hop to the thread pool (a hop waits for a CPU
+    slice on a busy machine); a key not seen lately is looked up in a worker thread.
+    """
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
         raise ApiError(401, "missing API key: send 'Authorization: Bearer KEY'", "authentication_error")
-    found = keys.tenant_of(request.app.state.engines, key.strip())
+    engines = request.app.state.engines
+    found = keys.cached_tenant(engines, key)
+    if found is None:
+        found = await run_in_threadpool(keys.tenant_of, engines, key)
     if found is None:
         raise ApiError(401, "invalid API key", "authentication_error")
     return found
 
-
-Handler = Callable[..., Awaitable[Any]]

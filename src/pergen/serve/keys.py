@@ -50,16 +50,24 @@ _KNOWN: dict[str, tuple[int, float]] = {}  # hash -> (tenant, when it was read)
 CACHE_SECONDS = 10.0
 
 
+def cached_tenant(engines: Engines, key: str) -> int | None:
+    """The tenant of a key read from the database in the last `CACHE_SECONDS`, if any."""
+    hit = _KNOWN.get(f"{engines.url}|{hash_key(key)}")
+    if hit is not None and time.monotonic() - hit[1] < CACHE_SECONDS:
+        return hit[0]
+    return None
+
+
 def tenant_of(engines: Engines, key: str) -> int | None:
     """The tenant a key belongs to, or None for an unknown key.
 
     A known key is remembered for `CACHE_SECONDS` (a database read saved per request);
     unknown keys are never cached, so a new key works at once.
     """
+    cached = cached_tenant(engines, key)
+    if cached is not None:
+        return cached
     digest = hash_key(key)
-    hit = _KNOWN.get(f"{engines.url}|{digest}")
-    if hit is not None and time.monotonic() - hit[1] < CACHE_SECONDS:
-        return hit[0]
     with engines.read.connect() as conn:
         tenant = conn.execute(select(ApiKey.tenant_pk).where(ApiKey.hash == digest)
                               ).scalar_one_or_none()
