@@ -47,7 +47,7 @@ __all__ = ["DEFAULT_POOL", "SIGNALS", "FeedbackKey", "FeedbackStore", "Pair", "c
 def template_digest(task: TaskSpec, settings: EvalSettings) -> str:
     """A short digest of everything besides the model that shapes a one-item prompt."""
     spec = {k: v for k, v in asdict(task).items() if k not in ("_regex", "description")}
-    payload = {"task": spec, "settings": asdict(settings)}
+    payload = {"task": spec, "settings": settings.key()}
     blob = json.dumps(payload, sort_keys=True, default=str).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from tqdm.auto import tqdm
 
 from . import data as lamp
 from .calibration import batch_calibrated
+from .levels import Embed, profiles_at_level
 from .llm import get_model
 from .llm.base import Generator, LabelScorer, Request
 from .metrics import GOLD_LOGLIK, per_example, score, units
@@ -48,7 +48,7 @@ def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec:
     mean log-probability per token given the same prompt (``gold_loglik``).
     """
     started = time.perf_counter()
-    journal = claim(folder, retriever_spec, asdict(settings))
+    journal = claim(folder, retriever_spec, settings.key())
     done = journal.read()
     todo = [q for q in questions if q.id not in done]
     retriever = retriever or get_retriever(retriever_spec)
@@ -118,13 +118,20 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
              k: int = 4, limit: int | None = None, max_length: int = 512, view: str = "full",
              position: str = "before", with_date: bool = False, label_mode: str = "auto",
              max_new_tokens: int | None = None, batch_size: int = 8, progress: bool = True,
-             baseline: str = "none", gold_loglik: bool = True) -> dict[str, RetrieverRun]:
+             baseline: str = "none", gold_loglik: bool = True, level: str = "user",
+             persona_k: int = 10, personas: int | None = None, persona_select: str = "user",
+             min_profile: int = 4, profile_cap: int | None = None,
+             embed: Embed | None = None) -> dict[str, RetrieverRun]:
     """Run every retriever on a split; write predictions, per-example scores, metrics,
     significance against `baseline` and a Markdown table.
 
     `gold_loglik` (on by default) adds the metric ``gold-loglik`` where the model can score
     text and the split has gold outputs: the mean log-probability per token of the user's
     real output given the exact prompt. It separates methods where the task metric cannot.
+
+    `level` and its options (`pergen.levels`) say whose items form each profile: the
+    user's (capped to `profile_cap` most recent), a persona's, or everyone's; `embed`
+    replaces the dense encoder that places users (tests pass a cheap one).
 
     Every setting is checked before any data is loaded or any file written. Returns the
     runs by retriever spec. Metrics need the split's outputs file; without one (a test
@@ -134,8 +141,11 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
     check_model(model)
     # Built before the data loads so that bad options fail fast; the model name is filled in
     # once the model exists.
+    levels = dict(level=level, persona_k=persona_k, personas=personas,
+                  persona_select=persona_select, min_profile=min_profile, profile_cap=profile_cap)
     EvalSettings(task="", model="", k=k, max_length=max_length, view=view, position=position,
-                 with_date=with_date, label_mode=label_mode, max_new_tokens=max_new_tokens)
+                 with_date=with_date, label_mode=label_mode, max_new_tokens=max_new_tokens,
+                 **levels)  # type: ignore[arg-type]
     check_split(data_dir, split)
     spec = resolve_task(data_dir, split, task)
     selectors = {s: get_selector(s) for s in specs if s.partition(":")[0] in SELECTORS}
@@ -145,8 +155,9 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
     settings = EvalSettings(task=spec.name, model=getattr(generator, "name", str(model)), k=k,
                             max_length=max_length, view=view, position=position,
                             with_date=with_date, label_mode=label_mode,
-                            max_new_tokens=max_new_tokens)
+                            max_new_tokens=max_new_tokens, **levels)  # type: ignore[arg-type]
     check_task_fit(spec, generator, settings)
+    questions = profiles_at_level(questions, spec, settings.levels(), embed)
     pool = [s for s in specs if s not in selectors]
     pool += [p for sel in selectors.values() for p in sel.pool]
     built = build_retrievers(check_retrievers(pool, selectors=False))

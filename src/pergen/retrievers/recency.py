@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..errors import ConfigError
 from ..records import ProfileItem, Scored
 from .base import RETRIEVERS, BaseRetriever, RankRequest
@@ -17,6 +19,12 @@ def _newness(item: ProfileItem) -> tuple[int, str, int]:
     """
     date = item.date
     return (1, date, 0) if date else (0, "", item.position)
+
+
+def newest_first(profile: Sequence[ProfileItem]) -> list[ProfileItem]:
+    """The profile, newest item first; equal keys keep profile order (a stable sort)."""
+    order = sorted(range(len(profile)), key=lambda i: _newness(profile[i]), reverse=True)
+    return [profile[i] for i in order]
 
 
 class RecencyRetriever(BaseRetriever):
