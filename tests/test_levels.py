@@ -129,3 +129,30 @@ def test_global_level_end_to_end_on_synthetic_users(synthetic, tmp_path: Path) -
 def test_user_level_without_cap_changes_nothing() -> None:
     questions = _users()
     assert profiles_at_level(questions, TASK, LevelOptions()) == questions
+
+
+def test_cold_start_sweep_through_the_cli(synthetic, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pergen.cli import app
+
+    data = synthetic("label", users=3, per_user=2)
+    out = tmp_path / "sweep"
+    args = ["evaluate", "--data", str(data), "--model", "knn-vote", "--retriever", "bm25",
+            "--level", "user", "--level", "global", "--profile-cap", "0",
+            "--profile-cap", "2", "--profile-cap", "all", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    table = json.loads((out / "cold_start.json").read_text())
+    assert set(table) == {"user", "global"} and set(table["user"]) == {"0", "2", "all"}
+    # Every user tags with one habit: their own items (any N > 0) answer perfectly; with no
+    # history knn-vote falls back to an empty prior; other users' habits answer wrongly.
+    assert table["user"]["2"]["bm25"]["accuracy"] == 1.0
+    assert table["user"]["all"]["bm25"]["accuracy"] == 1.0
+    assert table["global"]["all"]["bm25"]["accuracy"] < 1.0
+    assert (out / "cold_start.png").read_bytes().startswith(b"\x89PNG")
+    assert "| user | bm25 |" in (out / "cold_start.md").read_text()
+    assert (out / "global-cap0" / "bm25" / "predictions.json").exists()
+    bad = CliRunner().invoke(app, ["evaluate", "--data", str(data), "--model", "knn",
+                                   "--profile-cap", "some", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "--profile-cap" in bad.output

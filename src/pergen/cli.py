@@ -36,7 +36,9 @@ FLAGS = {"data_dir": "--data", "split": "--split", "task": "--task", "limit": "-
          "position": "--profile-position", "label_mode": "--label-mode",
          "max_new_tokens": "--max-new-tokens", "out_dir": "--out", "missing": "--missing",
          "signal": "--signal", "depth": "--depth", "baseline": "--baseline",
-         "vote_k": "--vote-k"}
+         "vote_k": "--vote-k", "level": "--level",
+         "profile_cap": "--profile-cap", "persona_k": "--persona-k", "personas": "--personas",
+         "persona_select": "--persona-select", "min_profile": "--min-profile"}
 """Python parameter -> CLI flag, so that errors speak the options the user typed."""
 
 
@@ -114,15 +116,40 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
                  gold_loglik: bool = typer.Option(True, "--gold-loglik/--no-gold-loglik",
                                                   help="Also measure the gold output's mean "
                                                   "log-probability per token (models that "
-                                                  "score text)")) -> None:
-    """Retrieve, prompt, generate and score; print a Table-3 style comparison."""
+                                                  "score text)"),
+                 level: list[str] = typer.Option(["user"], "--level", help="Whose items: "
+                                                 "user, persona, global or auto (cold-start "
+                                                 "fallback); repeat for a sweep"),
+                 profile_cap: list[str] = typer.Option(["all"], "--profile-cap", help="Keep "
+                                                       "the N most recent items (0: cold "
+                                                       "start; all); repeat for a sweep"),
+                 persona_k: int = typer.Option(10, "--persona-k", help="Users in a persona"),
+                 personas: int | None = typer.Option(None, "--personas", help="Group users "
+                                                     "by k-means into N personas instead"),
+                 persona_select: str = typer.Option("user", "--persona-select", help="Place "
+                                                    "the persona by the user or the input"),
+                 min_profile: int = typer.Option(4, "--min-profile", help="auto: fewest own "
+                                                 "items for the user level")) -> None:
+    """Retrieve, prompt, generate and score; print a Table-3 style comparison.
+
+    Several --level or --profile-cap values run a cold-start sweep: one run folder each
+    under OUT, and OUT/cold_start.md and .png (metric against N, one line per level)."""
     from .metrics import GOLD_LOGLIK
-    from .pipeline import evaluate
     from .report import comparison_of, print_table
-    runs = evaluate(data, split, retriever, out_dir, task=task, model=_with_vote_k(model, vote_k),
-                    k=k, limit=limit, max_length=max_length, view=view, position=position,
-                    with_date=with_date, label_mode=label_mode, batch_size=batch_size,
-                    baseline=baseline, gold_loglik=gold_loglik)
+    caps = [_cap(c) for c in profile_cap]
+    options: dict[str, Any] = dict(
+        task=task, model=_with_vote_k(model, vote_k), k=k, limit=limit, max_length=max_length,
+        view=view, position=position, with_date=with_date, label_mode=label_mode,
+        batch_size=batch_size, baseline=baseline, gold_loglik=gold_loglik, persona_k=persona_k,
+        personas=personas, persona_select=persona_select, min_profile=min_profile)
+    if len(level) > 1 or len(caps) > 1:
+        from .coldstart import sweep
+        sweep(data, split, retriever, out_dir, level, caps, **options)
+        err.print(f"cold-start study: {Path(out_dir) / 'cold_start.md'} and cold_start.png")
+        return
+    from .pipeline import evaluate
+    runs = evaluate(data, split, retriever, out_dir, level=level[0], profile_cap=caps[0],
+                    **options)
     if any(r.metrics for r in runs.values()):
         table = comparison_of(runs, baseline)
         print_table(out, table, title=f"{Path(data).name} / {split}", baseline=baseline)
@@ -134,6 +161,15 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
         err.print(f"note: {GOLD_LOGLIK} not measured: the split has no gold outputs or "
                   f"{model} cannot score text")
     err.print(f"results in {out_dir}")
+
+
+def _cap(text: str) -> int | None:
+    if text == "all":
+        return None
+    if not text.isdigit():
+        raise typer.BadParameter(f"a number of items or 'all', not {text!r}",
+                                 param_hint="--profile-cap")
+    return int(text)
 
 
 VOTE_MODELS = ("similarity-vote", "knn-vote")
@@ -290,7 +326,9 @@ def demo_cmd(out_dir: Path = typer.Option(Path("runs/demo"), "--out"),
     evaluate_cmd(data=data, split="dev", retriever=list(DEMO_RETRIEVERS), out_dir=out_dir,
                  task=None, limit=limit, k=4, model=model, max_length=512, view="full",
                  position="before", with_date=False, label_mode="auto", batch_size=8,
-                 baseline="none", vote_k=None, gold_loglik=True)
+                 baseline="none", vote_k=None, gold_loglik=True, level=["user"],
+                 profile_cap=["all"], persona_k=10, personas=None, persona_select="user",
+                 min_profile=4)
 
 
 def main() -> None:  # pragma: no cover
