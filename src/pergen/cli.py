@@ -38,7 +38,8 @@ FLAGS = {"data_dir": "--data", "split": "--split", "task": "--task", "limit": "-
          "signal": "--signal", "depth": "--depth", "baseline": "--baseline",
          "vote_k": "--vote-k", "level": "--level",
          "profile_cap": "--profile-cap", "persona_k": "--persona-k", "personas": "--personas",
-         "persona_select": "--persona-select", "min_profile": "--min-profile"}
+         "persona_select": "--persona-select", "min_profile": "--min-profile",
+         "memory": "--memory", "summarizer": "--summarizer", "summary_tokens": "--summary-tokens"}
 """Python parameter -> CLI flag, so that errors speak the options the user typed."""
 
 
@@ -129,7 +130,15 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
                  persona_select: str = typer.Option("user", "--persona-select", help="Place "
                                                     "the persona by the user or the input"),
                  min_profile: int = typer.Option(4, "--min-profile", help="auto: fewest own "
-                                                 "items for the user level")) -> None:
+                                                 "items for the user level"),
+                 memory: str = typer.Option("items", "--memory", help="items, summary or "
+                                            "summary+items (a summary of the user before them)"),
+                 summarizer: str = typer.Option("stats", "--summarizer", help="llm (the run's "
+                                                "model writes it) or stats (no LLM)"),
+                 summary_tokens: int = typer.Option(96, "--summary-tokens"),
+                 summaries: Path | None = typer.Option(None, "--summaries", help="Summary cache "
+                                                       "folder (default: pergen's cache; "
+                                                       "`pergen summarize` fills one)")) -> None:
     """Retrieve, prompt, generate and score; print a Table-3 style comparison.
 
     Several --level or --profile-cap values run a cold-start sweep: one run folder each
@@ -141,7 +150,9 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
         task=task, model=_with_vote_k(model, vote_k), k=k, limit=limit, max_length=max_length,
         view=view, position=position, with_date=with_date, label_mode=label_mode,
         batch_size=batch_size, baseline=baseline, gold_loglik=gold_loglik, persona_k=persona_k,
-        personas=personas, persona_select=persona_select, min_profile=min_profile)
+        personas=personas, persona_select=persona_select, min_profile=min_profile,
+        memory=memory, summarizer=summarizer, summary_tokens=summary_tokens,
+        summaries_dir=summaries)
     if len(level) > 1 or len(caps) > 1:
         from .coldstart import sweep
         sweep(data, split, retriever, out_dir, level, caps, **options)
@@ -150,6 +161,7 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
     from .pipeline import evaluate
     runs = evaluate(data, split, retriever, out_dir, level=level[0], profile_cap=caps[0],
                     **options)
+    _print_summary_counts(Path(out_dir))
     if any(r.metrics for r in runs.values()):
         table = comparison_of(runs, baseline)
         print_table(out, table, title=f"{Path(data).name} / {split}", baseline=baseline)
@@ -161,6 +173,30 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
         err.print(f"note: {GOLD_LOGLIK} not measured: the split has no gold outputs or "
                   f"{model} cannot score text")
     err.print(f"results in {out_dir}")
+
+
+def _print_summary_counts(out_dir: Path) -> None:
+    path = out_dir / "summaries.json"
+    if path.exists():
+        counts = json.loads(path.read_text(encoding="utf-8"))
+        err.print(f"summaries ({counts['summarizer']}): {counts['computed']} computed, "
+                  f"{counts['reused']} reused from {counts['folder']}")
+
+
+@app.command("summarize")
+@friendly
+def summarize_cmd(data: Path = DataOpt, split: str = SplitOpt, task: str | None = TaskOpt,
+                  limit: int | None = LimitOpt,
+                  out_dir: Path | None = typer.Option(None, "--out", help="Summary cache folder "
+                                                      "(default: pergen's cache)"),
+                  summarizer: str = typer.Option("llm", "--summarizer", help="llm or stats"),
+                  model: str = typer.Option("smollm2", "--model", help=MODEL_HELP),
+                  summary_tokens: int = typer.Option(96, "--summary-tokens")) -> None:
+    """Summarize every user's profile ahead of `evaluate --memory summary` (resumable)."""
+    from .summaries import summarize
+    cache = summarize(data, split, out_dir, summarizer=summarizer, model=model, task=task,
+                      limit=limit, summary_tokens=summary_tokens)
+    err.print(f"summaries: {cache.computed} computed, {cache.reused} reused, in {cache.folder}")
 
 
 def _cap(text: str) -> int | None:
@@ -328,7 +364,8 @@ def demo_cmd(out_dir: Path = typer.Option(Path("runs/demo"), "--out"),
                  position="before", with_date=False, label_mode="auto", batch_size=8,
                  baseline="none", vote_k=None, gold_loglik=True, level=["user"],
                  profile_cap=["all"], persona_k=10, personas=None, persona_select="user",
-                 min_profile=4)
+                 min_profile=4, memory="items", summarizer="stats", summary_tokens=96,
+                 summaries=None)
 
 
 def main() -> None:  # pragma: no cover

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from . import data as lamp
 from .calibration import batch_calibrated
-from .levels import Embed, profiles_at_level
+from .levels import Embed, Population, profiles_at_level
 from .llm import get_model
 from .llm.base import Generator, LabelScorer, Request
 from .metrics import GOLD_LOGLIK, per_example, score, units
@@ -32,6 +32,7 @@ from .settings import LABEL_MODES, EvalSettings, check_model, check_retrievers, 
 from .splits import check_split, golds_for, load_split, resolve_task
 from .steps import answer, build_request, build_retrievers, gold_logliks, rank_request
 from .storage import Journal, atomic_write_json
+from .summaries import SummaryCache, describe, get_summarizer, question_summaries
 from .tasks import TaskSpec
 
 __all__ = ["LABEL_MODES", "EvalSettings", "RetrieverRun", "build_retrievers", "evaluate",
@@ -41,11 +42,13 @@ __all__ = ["LABEL_MODES", "EvalSettings", "RetrieverRun", "build_retrievers", "e
 def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec: str,
                   model: Generator, settings: EvalSettings, folder: Path, batch_size: int = 8,
                   progress: bool = True, retriever: Retriever | None = None,
-                  golds: Mapping[str, str] | None = None) -> RetrieverRun:
+                  golds: Mapping[str, str] | None = None,
+                  summaries: Mapping[str, str] | None = None) -> RetrieverRun:
     """Answer every question with one retriever; finished questions are never redone.
 
     With `golds` (and a model that scores text), each record also gets the gold output's
-    mean log-probability per token given the same prompt (``gold_loglik``).
+    mean log-probability per token given the same prompt (``gold_loglik``). `summaries`
+    (question id -> text) go before the items, or replace them with memory ``summary``.
     """
     started = time.perf_counter()
     journal = claim(folder, retriever_spec, settings.key())
@@ -58,8 +61,9 @@ def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec:
     for start in range(0, len(todo), batch_size):
         batch = todo[start:start + batch_size]
         ranked = rank_many(retriever, [rank_request(task, q, settings.with_date) for q in batch])
-        requests = [build_request(task, q, [s.item for s in r[: settings.k]], model, settings,
-                                  retriever) for q, r in zip(batch, ranked)]
+        k = 0 if settings.memory == "summary" else settings.k
+        requests = [build_request(task, q, [s.item for s in r[:k]], model, settings, retriever,
+                                  (summaries or {}).get(q.id, "")) for q, r in zip(batch, ranked)]
         t0 = time.perf_counter()
         answers, scores = answer(model, requests, task, settings)
         likelihoods = _gold_logliks(model, requests, batch, golds)
@@ -121,7 +125,9 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
              baseline: str = "none", gold_loglik: bool = True, level: str = "user",
              persona_k: int = 10, personas: int | None = None, persona_select: str = "user",
              min_profile: int = 4, profile_cap: int | None = None,
-             embed: Embed | None = None) -> dict[str, RetrieverRun]:
+             memory: str = "items", summarizer: str = "stats", summary_tokens: int = 96,
+             summaries_dir: str | Path | None = None, embed: Embed | None = None
+             ) -> dict[str, RetrieverRun]:
     """Run every retriever on a split; write predictions, per-example scores, metrics,
     significance against `baseline` and a Markdown table.
 
@@ -133,6 +139,10 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
     user's (capped to `profile_cap` most recent), a persona's, or everyone's; `embed`
     replaces the dense encoder that places users (tests pass a cheap one).
 
+    `memory` ``summary`` or ``summary+items`` puts a summary of each profile
+    (`pergen.summaries`, by `summarizer`) in the prompt, instead of or before the items;
+    summaries are cached in `summaries_dir` (default: pergen's cache) and reused.
+
     Every setting is checked before any data is loaded or any file written. Returns the
     runs by retriever spec. Metrics need the split's outputs file; without one (a test
     split) only predictions are written.
@@ -142,7 +152,8 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
     # Built before the data loads so that bad options fail fast; the model name is filled in
     # once the model exists.
     levels = dict(level=level, persona_k=persona_k, personas=personas,
-                  persona_select=persona_select, min_profile=min_profile, profile_cap=profile_cap)
+                  persona_select=persona_select, min_profile=min_profile, profile_cap=profile_cap,
+                  memory=memory, summarizer=summarizer, summary_tokens=summary_tokens)
     EvalSettings(task="", model="", k=k, max_length=max_length, view=view, position=position,
                  with_date=with_date, label_mode=label_mode, max_new_tokens=max_new_tokens,
                  **levels)  # type: ignore[arg-type]
@@ -157,7 +168,10 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
                             with_date=with_date, label_mode=label_mode,
                             max_new_tokens=max_new_tokens, **levels)  # type: ignore[arg-type]
     check_task_fit(spec, generator, settings)
+    everyone = questions
     questions = profiles_at_level(questions, spec, settings.levels(), embed)
+    summaries = _summaries(everyone, questions, spec, generator, settings, summaries_dir, out_dir,
+                           progress)
     pool = [s for s in specs if s not in selectors]
     pool += [p for sel in selectors.values() for p in sel.pool]
     built = build_retrievers(check_retrievers(pool, selectors=False))
@@ -166,7 +180,7 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
     for spec_r, retriever in built.items():
         runs[spec_r] = run_retriever(questions, spec, spec_r, generator, settings,
                                      out / slug(spec_r), batch_size, progress, retriever,
-                                     golds if gold_loglik else None)
+                                     golds if gold_loglik else None, summaries)
     if selectors:
         requests = [rank_request(spec, q, with_date) for q in questions]
         ctx = SelectionContext(questions, requests, spec, built, runs, out)
@@ -211,3 +225,20 @@ def run_selector(ctx: SelectionContext, spec: str, selector: Selector) -> Retrie
                   if qid in ctx.runs[choice].gold_loglik}
     return RetrieverRun(spec, predictions, total_seconds=time.perf_counter() - started,
                         gold_loglik=likelihood if len(likelihood) == len(choices) else {})
+
+
+def _summaries(everyone: Sequence[Question], questions: Sequence[Question], task: TaskSpec,
+               model: Generator, settings: EvalSettings, folder: str | Path | None,
+               out_dir: str | Path, progress: bool) -> dict[str, str] | None:
+    """The summary of each question's profile when the memory holds summaries; how many
+    were computed and reused goes to ``OUT/summaries.json``."""
+    if settings.memory == "items":
+        return None
+    population = Population(everyone, task).users.values()
+    summarizer = get_summarizer(settings.summarizer, task, model,
+                                [list(p.values()) for p in population], settings.summary_tokens)
+    cache = SummaryCache(folder)
+    texts = question_summaries(questions, task, summarizer, cache, progress)
+    atomic_write_json(Path(out_dir) / "summaries.json",
+                      {"summarizer": summarizer.name, **describe(cache)})
+    return texts

@@ -20,6 +20,7 @@ from .tasks import TaskSpec
 from .tasks.spec import PROFILE_VIEWS
 
 POSITIONS = ("before", "after")
+SUMMARY_LEAD = "About this user: "
 _JOIN = ", and "
 
 
@@ -111,19 +112,37 @@ def _assemble(task: TaskSpec, text: str, joined: str, position: str) -> str:
 
 
 def build_prompt(task: TaskSpec, text: str, items: Sequence[ProfileItem], tokenizer: Tokenizer,
-                 options: PromptOptions = PromptOptions()) -> str:
-    """The personalized prompt for input `text` with the retrieved `items` (best first)."""
+                 options: PromptOptions = PromptOptions(), summary: str = "") -> str:
+    """The personalized prompt for input `text` with the retrieved `items` (best first)
+    and, when given, a summary of the user placed before them.
+
+    The summary counts against the profile's token budget like the items: it takes at
+    most half of it when items follow (all of it otherwise), and the items share the rest.
+    """
     items = list(items)[: options.k]
-    if not items:
+    if not items and not summary:
         return text
     input_len = len(tokenizer.encode(text))
     factor = 0.6
     while factor > 1e-9:
         budget = options.max_length - min(input_len, int(factor * options.max_length))
+        about, left = _summary_part(summary, tokenizer, budget, bool(items))
         try:
-            rendered = render_items(task, items, tokenizer, budget, options.view)
+            rendered = render_items(task, items, tokenizer, left, options.view) if items else []
         except _NoRoom:
             factor -= 0.1
             continue
-        return _assemble(task, text, _JOIN.join(rendered), options.position)
+        joined = _JOIN.join(rendered)
+        profile = f"{about}. {joined}" if about and joined else (about or joined)
+        return _assemble(task, text, profile, options.position)
     return text
+
+
+def _summary_part(summary: str, tokenizer: Tokenizer, budget: int, items: bool
+                  ) -> tuple[str, int]:
+    """The summary sentence cut to its share of `budget`, and the tokens left for items."""
+    if not summary.strip():
+        return "", budget
+    ids = tokenizer.encode(SUMMARY_LEAD + summary.strip().rstrip("."))
+    ids = ids[: budget // 2 if items else budget]
+    return tokenizer.decode(ids).strip(), budget - len(ids) - 2

@@ -25,7 +25,12 @@ from .selectors import SELECTORS
 from .tasks import TaskSpec
 
 LABEL_MODES = ("auto", "generate", "choose", "calibrate")
-LATER_FIELDS = ("level", "persona_k", "personas", "persona_select", "min_profile", "profile_cap")
+LATER_FIELDS = ("level", "persona_k", "personas", "persona_select", "min_profile", "profile_cap",
+                "memory", "summarizer", "summary_tokens")
+MEMORIES = ("items", "summary", "summary+items")
+SUMMARIZERS = ("llm", "stats")
+NOT_LLMS = ("knn", "copy-input", "similarity-vote", "knn-vote", "profile-prior")
+"""Baselines that answer without an LLM: they cannot write a summary."""
 FOLDER_ARGS = ("ropg-kd", "ropg-rl", "rspg-pre", "rspg-post")
 """Specs whose argument is a trained model's folder: it must exist."""
 
@@ -53,6 +58,9 @@ class EvalSettings:
     persona_select: str = "user"
     min_profile: int = 4
     profile_cap: int | None = None
+    memory: str = "items"
+    summarizer: str = "stats"
+    summary_tokens: int = 96
 
     def __post_init__(self) -> None:
         if self.label_mode not in LABEL_MODES:
@@ -62,6 +70,13 @@ class EvalSettings:
                               option="max_new_tokens")
         self.prompt_options()
         self.levels()
+        if self.memory not in MEMORIES:
+            raise bad_choice("memory", self.memory, MEMORIES)
+        if self.summarizer not in SUMMARIZERS:
+            raise bad_choice("summarizer", self.summarizer, SUMMARIZERS)
+        if self.summary_tokens < 8:
+            raise ConfigError(f"{{option}} must be >= 8, got {self.summary_tokens}",
+                              option="summary_tokens")
 
     def levels(self) -> LevelOptions:
         return LevelOptions(level=self.level, persona_k=self.persona_k, personas=self.personas,
@@ -128,3 +143,7 @@ def check_task_fit(task: TaskSpec, model: Generator, settings: EvalSettings) -> 
     check = getattr(model, "check_task", None)
     if check is not None:
         check(task)
+    if settings.memory != "items" and settings.summarizer == "llm" and \
+            model.name.partition(":")[0] in NOT_LLMS:
+        raise ConfigError(f"{{option}} llm needs an LLM to write the summaries; {model.name} "
+                          "is not one: use stats", option="summarizer")

@@ -25,9 +25,12 @@ def rank_request(task: TaskSpec, q: Question, with_date: bool = False) -> RankRe
 
 
 def build_request(task: TaskSpec, q: Question, items: Sequence[ProfileItem], model: Generator,
-                  settings: EvalSettings, retriever: Retriever | None = None) -> Request:
-    """The prompt of a question with these profile items, within the token budget."""
-    prompt = build_prompt(task, q.input, list(items), model.tokenizer, settings.prompt_options())
+                  settings: EvalSettings, retriever: Retriever | None = None, summary: str = ""
+                  ) -> Request:
+    """The prompt of a question with these profile items (and a summary of the user),
+    within the token budget."""
+    prompt = build_prompt(task, q.input, list(items), model.tokenizer, settings.prompt_options(),
+                          summary)
     return Request(prompt=prompt, input=q.input, retrieved=tuple(items), task=task,
                    profile=q.profile, retriever=retriever)
 

@@ -20,6 +20,9 @@ from ..errors import TaskError
 from ..records import ProfileItem
 
 PROFILE_VIEWS = ("full", "output-only", "input-only")
+DEFAULT_SUMMARY_PROMPT = (
+    "Here are texts this user wrote, newest first:\n$outputs\n\nIn one or two sentences, "
+    "describe this user's topics, preferences and writing style.\nDescription:")
 KNOWN_METRICS = ("accuracy", "f1", "mae", "rmse", "rouge-1", "rouge-L")
 FEEDBACK_METRICS = ("accuracy", "rating_reward", "rouge-1", "rouge-L")
 
@@ -44,6 +47,7 @@ class TaskSpec:
     feedback_metric: str = "rouge-1"
     max_new_tokens: int = 32
     description: str = ""
+    summary_prompt: str = DEFAULT_SUMMARY_PROMPT  # the llm summarizer's prompt ($outputs)
     _regex: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
     _candidates: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
 
