@@ -39,7 +39,8 @@ FLAGS = {"data_dir": "--data", "split": "--split", "task": "--task", "limit": "-
          "vote_k": "--vote-k", "level": "--level",
          "profile_cap": "--profile-cap", "persona_k": "--persona-k", "personas": "--personas",
          "persona_select": "--persona-select", "min_profile": "--min-profile",
-         "memory": "--memory", "summarizer": "--summarizer", "summary_tokens": "--summary-tokens"}
+         "memory": "--memory", "summarizer": "--summarizer", "summary_tokens": "--summary-tokens",
+         "prior_strength": "--prior-strength"}
 """Python parameter -> CLI flag, so that errors speak the options the user typed."""
 
 
@@ -106,8 +107,9 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
                                               help="Profile before or after the input"),
                  with_date: bool = typer.Option(False, "--with-date"),
                  label_mode: str = typer.Option("auto", "--label-mode", help="auto, generate, choose "
-                                                "(most likely label) or calibrate (choose, "
-                                                "label bias removed over the run)"),
+                                                "(most likely label), calibrate (choose, "
+                                                "label bias removed over the run) or prior "
+                                                "(calibrate, plus the user's own label prior)"),
                  batch_size: int = typer.Option(8, "--batch-size", min=1),
                  baseline: str = typer.Option("none", "--baseline", help="Retriever the "
                                               "significance marks compare against"),
@@ -136,6 +138,8 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
                  summarizer: str = typer.Option("stats", "--summarizer", help="llm (the run's "
                                                 "model writes it) or stats (no LLM)"),
                  summary_tokens: int = typer.Option(96, "--summary-tokens"),
+                 prior_strength: float = typer.Option(1.0, "--prior-strength", help="Label mode "
+                                                      "prior: weight of log p(label | user)"),
                  summaries: Path | None = typer.Option(None, "--summaries", help="Summary cache "
                                                        "folder (default: pergen's cache; "
                                                        "`pergen summarize` fills one)")) -> None:
@@ -152,7 +156,7 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
         batch_size=batch_size, baseline=baseline, gold_loglik=gold_loglik, persona_k=persona_k,
         personas=personas, persona_select=persona_select, min_profile=min_profile,
         memory=memory, summarizer=summarizer, summary_tokens=summary_tokens,
-        summaries_dir=summaries)
+        summaries_dir=summaries, prior_strength=prior_strength)
     if len(level) > 1 or len(caps) > 1:
         from .coldstart import sweep
         sweep(data, split, retriever, out_dir, level, caps, **options)
@@ -365,7 +369,7 @@ def demo_cmd(out_dir: Path = typer.Option(Path("runs/demo"), "--out"),
                  baseline="none", vote_k=None, gold_loglik=True, level=["user"],
                  profile_cap=["all"], persona_k=10, personas=None, persona_select="user",
                  min_profile=4, memory="items", summarizer="stats", summary_tokens=96,
-                 summaries=None)
+                 summaries=None, prior_strength=1.0)
 
 
 def main() -> None:  # pragma: no cover

@@ -14,13 +14,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from . import data as lamp
-from .calibration import batch_calibrated
+from .calibration import argmax_labels, calibrated_scores
 from .levels import Embed, Population, profiles_at_level
 from .llm import get_model
 from .llm.base import Generator, LabelScorer, Request
+from .llm.priors import global_distribution, prior_scores
 from .metrics import GOLD_LOGLIK, per_example, score, units
 from .records import Question
 from .report import write_comparison
@@ -43,12 +45,15 @@ def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec:
                   model: Generator, settings: EvalSettings, folder: Path, batch_size: int = 8,
                   progress: bool = True, retriever: Retriever | None = None,
                   golds: Mapping[str, str] | None = None,
-                  summaries: Mapping[str, str] | None = None) -> RetrieverRun:
+                  summaries: Mapping[str, str] | None = None,
+                  label_prior: np.ndarray | None = None) -> RetrieverRun:
     """Answer every question with one retriever; finished questions are never redone.
 
     With `golds` (and a model that scores text), each record also gets the gold output's
     mean log-probability per token given the same prompt (``gold_loglik``). `summaries`
     (question id -> text) go before the items, or replace them with memory ``summary``.
+    `label_prior` is the split's label distribution that label mode ``prior`` smooths
+    each user's own toward.
     """
     started = time.perf_counter()
     journal = claim(folder, retriever_spec, settings.key())
@@ -80,10 +85,14 @@ def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec:
     bar.close()
     done = _complete_logliks(journal, questions, task, model, golds, batch_size)
     predictions = {q.id: done[q.id]["output"] for q in questions}
-    if settings.label_mode == "calibrate":
-        calibrated = batch_calibrated([done[q.id]["label_scores"] for q in questions],
-                                      list(task.labels or ()))
-        predictions = dict(zip(predictions, calibrated))
+    if settings.label_mode in ("calibrate", "prior"):
+        labels = list(task.labels or ())
+        matrix = calibrated_scores([done[q.id]["label_scores"] for q in questions], len(labels))
+        if settings.label_mode == "prior":
+            assert label_prior is not None
+            matrix = prior_scores(matrix, [q.profile for q in questions], task, label_prior,
+                                  settings.prior_strength)
+        predictions = dict(zip(predictions, argmax_labels(matrix, labels)))
     lamp.write_outputs(folder / "predictions.json", task.name, predictions)
     likelihood = {q.id: done[q.id]["gold_loglik"] for q in questions
                   if "gold_loglik" in done[q.id]} if golds is not None else {}
@@ -126,8 +135,8 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
              persona_k: int = 10, personas: int | None = None, persona_select: str = "user",
              min_profile: int = 4, profile_cap: int | None = None,
              memory: str = "items", summarizer: str = "stats", summary_tokens: int = 96,
-             summaries_dir: str | Path | None = None, embed: Embed | None = None
-             ) -> dict[str, RetrieverRun]:
+             summaries_dir: str | Path | None = None, prior_strength: float = 1.0,
+             embed: Embed | None = None) -> dict[str, RetrieverRun]:
     """Run every retriever on a split; write predictions, per-example scores, metrics,
     significance against `baseline` and a Markdown table.
 
@@ -153,7 +162,8 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
     # once the model exists.
     levels = dict(level=level, persona_k=persona_k, personas=personas,
                   persona_select=persona_select, min_profile=min_profile, profile_cap=profile_cap,
-                  memory=memory, summarizer=summarizer, summary_tokens=summary_tokens)
+                  memory=memory, summarizer=summarizer, summary_tokens=summary_tokens,
+                  prior_strength=prior_strength)
     EvalSettings(task="", model="", k=k, max_length=max_length, view=view, position=position,
                  with_date=with_date, label_mode=label_mode, max_new_tokens=max_new_tokens,
                  **levels)  # type: ignore[arg-type]
@@ -172,6 +182,10 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
     questions = profiles_at_level(questions, spec, settings.levels(), embed)
     summaries = _summaries(everyone, questions, spec, generator, settings, summaries_dir, out_dir,
                            progress)
+    label_prior = global_distribution(spec, everyone) if label_mode == "prior" else None
+    prepare = getattr(generator, "prepare", None)
+    if prepare is not None:  # models that learn something from the split's profiles
+        prepare(everyone, spec)
     pool = [s for s in specs if s not in selectors]
     pool += [p for sel in selectors.values() for p in sel.pool]
     built = build_retrievers(check_retrievers(pool, selectors=False))
@@ -180,7 +194,7 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
     for spec_r, retriever in built.items():
         runs[spec_r] = run_retriever(questions, spec, spec_r, generator, settings,
                                      out / slug(spec_r), batch_size, progress, retriever,
-                                     golds if gold_loglik else None, summaries)
+                                     golds if gold_loglik else None, summaries, label_prior)
     if selectors:
         requests = [rank_request(spec, q, with_date) for q in questions]
         ctx = SelectionContext(questions, requests, spec, built, runs, out)

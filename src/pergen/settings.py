@@ -18,15 +18,17 @@ from typing import Any
 from .errors import ConfigError, bad_choice
 from .levels import LevelOptions
 from .llm.base import MODELS, Generator, LabelScorer
+from .llm.priors import check_labelled
 from .prompts import PromptOptions
 from .retrievers import RETRIEVERS
 from .retrievers.rrf import DEFAULT as DEFAULT_FUSION
 from .selectors import SELECTORS
 from .tasks import TaskSpec
 
-LABEL_MODES = ("auto", "generate", "choose", "calibrate")
+LABEL_MODES = ("auto", "generate", "choose", "calibrate", "prior")
+SCORED_MODES = ("choose", "calibrate", "prior")  # need a model that scores labels
 LATER_FIELDS = ("level", "persona_k", "personas", "persona_select", "min_profile", "profile_cap",
-                "memory", "summarizer", "summary_tokens")
+                "memory", "summarizer", "summary_tokens", "prior_strength")
 MEMORIES = ("items", "summary", "summary+items")
 SUMMARIZERS = ("llm", "stats")
 NOT_LLMS = ("knn", "copy-input", "similarity-vote", "knn-vote", "profile-prior")
@@ -61,6 +63,7 @@ class EvalSettings:
     memory: str = "items"
     summarizer: str = "stats"
     summary_tokens: int = 96
+    prior_strength: float = 1.0
 
     def __post_init__(self) -> None:
         if self.label_mode not in LABEL_MODES:
@@ -136,10 +139,12 @@ def check_task_fit(task: TaskSpec, model: Generator, settings: EvalSettings) -> 
     label mode the model can serve, and the model's own task check (vote baselines)."""
     settings.prompt_options().check_task(task)
     scores = bool(task.labels) and isinstance(model, LabelScorer)
-    if settings.label_mode in ("choose", "calibrate") and not scores:
+    if settings.label_mode in SCORED_MODES and not scores:
         why = "the task has no labels" if not task.labels else f"{model.name} cannot score labels"
         raise ConfigError(f"{{option}} {settings.label_mode} needs a task with labels and a "
                           f"model that scores them: {why}; use generate", option="label_mode")
+    if settings.label_mode == "prior":
+        check_labelled(task, "label mode prior")
     check = getattr(model, "check_task", None)
     if check is not None:
         check(task)

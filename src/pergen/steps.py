@@ -14,7 +14,7 @@ from .prompts import build_prompt
 from .records import ProfileItem, Question
 from .retrievers import RankRequest, Retriever, get_retriever
 from .retrievers.rrf import DEFAULT as DEFAULT_FUSION
-from .settings import EvalSettings
+from .settings import SCORED_MODES, EvalSettings
 from .tasks import TaskSpec
 
 
@@ -57,7 +57,7 @@ def answer(model: Generator, requests: Sequence[Request], task: TaskSpec,
     """Answers, and the label scores when labels are picked by likelihood."""
     use_scores = bool(task.labels) and isinstance(model, LabelScorer) \
         and settings.label_mode != "generate"
-    if settings.label_mode in ("choose", "calibrate") and not use_scores:
+    if settings.label_mode in SCORED_MODES and not use_scores:
         raise ConfigError(f"{{option}} {settings.label_mode} needs a task with labels and a "
                           f"model that scores them; {model.name} on {task.name} cannot",
                           option="label_mode")

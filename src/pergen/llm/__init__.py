@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import MissingExtraError
 from . import (
     baselines,  # noqa: F401  (registers knn, copy-input)
+    priors,  # noqa: F401  (registers profile-prior)
     votes,  # noqa: F401  (registers similarity-vote, knn-vote)
 )
 from .base import MODELS, Generator, LabelScorer, Request, Tokenizer, WhitespaceTokenizer
