@@ -73,7 +73,9 @@ class StatsSummarizer:
         outputs = [o for o in (self.task.output_of(i) for i in newest_first(profile)) if o]
         if not outputs:
             return ""
-        parts = [self._labels(outputs)] if self.task.labels else []
+        # Labels that name candidates of the input (LaMP-1, tweets) are not the user's.
+        labelled = bool(self.task.labels) and not self.task.candidates_regex
+        parts = [self._labels(outputs)] if labelled else []
         parts.append(f"their outputs are typically {median(len(o.split()) for o in outputs):.0f} "
                      "words long")
         if terms := self._distinctive(outputs):

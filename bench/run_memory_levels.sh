@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Issue 10's figures: memory (items, summaries) and levels (user, persona, global, auto)
+# with the embedded model on both shared dev sets, then the cold-start sweeps; the tables
+# come from `python bench/memory_levels_table.py $OUT`. Resumable: rerun to continue.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-../shared/data}
+OUT=${OUT:-runs/memory-levels}
+COLD_LIMIT=${COLD_LIMIT:-60}
+PERGEN=${PERGEN:-.venv/bin/pergen}
+H=(--data "$DATA/huffpost_headlines" --split dev)
+T=(--data "$DATA/troll_tweets_authorship" --split dev --task examples/tasks/tweet_authorship.toml
+   --label-mode calibrate)
+
+for set in huffpost tweets; do
+    if [ "$set" = huffpost ]; then A=("${H[@]}"); else A=("${T[@]}"); fi
+    $PERGEN evaluate "${A[@]}" --retriever none --retriever bm25 --retriever recency \
+        --out "$OUT/$set-items"
+    for s in stats llm; do
+        $PERGEN evaluate "${A[@]}" --retriever none --memory summary --summarizer "$s" \
+            --out "$OUT/$set-summary-$s"
+        $PERGEN evaluate "${A[@]}" --retriever bm25 --memory summary+items --summarizer "$s" \
+            --out "$OUT/$set-summary+items-$s"
+    done
+    for level in persona global auto; do
+        $PERGEN evaluate "${A[@]}" --retriever bm25 --level "$level" --out "$OUT/$set-level-$level"
+    done
+done
+for set in huffpost tweets; do
+    if [ "$set" = huffpost ]; then A=("${H[@]}"); else A=("${T[@]}"); fi
+    $PERGEN evaluate "${A[@]}" --limit "$COLD_LIMIT" --retriever bm25 --level user --level persona \
+        --level global --level auto --profile-cap 0 --profile-cap 1 --profile-cap 2 \
+        --profile-cap 4 --profile-cap 8 --profile-cap 16 --profile-cap all --out "$OUT/$set-cold"
+done
