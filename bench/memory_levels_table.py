@@ -1,0 +1,86 @@
+"""Tables of `bench/run_memory_levels.sh`: memory and levels against no personalization.
+
+    python bench/memory_levels_table.py runs/memory-levels
+
+For each data set: every configuration's task metric and gold-loglik, with the paired
+test against `none` of the same set (McNemar for accuracy, t-test for ROUGE and
+gold-loglik), next to the trivial baselines (copy-input for headlines, the constant
+first label for the tweets), then the cold-start tables when the sweeps are there.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from pergen.metrics import GOLD_LOGLIK
+from pergen.pipeline import evaluate
+from pergen.significance import compare
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SETS = {"huffpost": ("huffpost_headlines", "rouge-1", None),
+        "tweets": ("troll_tweets_authorship", "accuracy", "examples/tasks/tweet_authorship.toml")}
+ROWS = [("no profile", "items", "none"), ("items: bm25", "items", "bm25"),
+        ("items: recency", "items", "recency"),
+        ("summary (stats)", "summary-stats", "none"), ("summary (llm)", "summary-llm", "none"),
+        ("summary+items (stats)", "summary+items-stats", "bm25"),
+        ("summary+items (llm)", "summary+items-llm", "bm25"),
+        ("level persona (bm25)", "level-persona", "bm25"),
+        ("level global (bm25)", "level-global", "bm25"), ("level auto (bm25)", "level-auto", "bm25")]
+
+
+def _values(folder: Path, retriever: str, metric: str) -> dict[str, float] | None:
+    path = folder / retriever / "scores.json"
+    if not path.exists():
+        return None
+    return {q: row[metric] for q, row in json.loads(path.read_text()).items() if metric in row}
+
+
+def trivial(name: str, out: Path) -> tuple[str, float]:
+    """The trivial answer of a set, run through pergen itself (no LLM: seconds)."""
+    folder, metric, task = SETS[name]
+    if name == "tweets":  # a choice task: the constant answer is the trivial one
+        golds = json.loads((DATA / folder / "dev_outputs.json").read_text())["golds"]
+        return "always [1]", sum(g["output"] == "[1]" for g in golds) / len(golds)
+    runs = evaluate(DATA / folder, "dev", ["none"], out / f"{name}-trivial", task=task,
+                    model="copy-input", progress=False)
+    return "copy-input", runs["none"].metrics[metric]
+
+
+def table(out: Path, name: str) -> str:
+    _, metric, _ = SETS[name]
+    base = {m: _values(out / f"{name}-items", "none", m) for m in (metric, GOLD_LOGLIK)}
+    label, value = trivial(name, out)
+    lines = [f"### {name} dev", "", f"| configuration | n | {metric} | p | {GOLD_LOGLIK} | p |",
+             "|---|---|---|---|---|---|", f"| trivial: {label} | | {value:.4f} | | | |"]
+    for row, suffix, retriever in ROWS:
+        cells = []
+        n = 0
+        for m in (metric, GOLD_LOGLIK):
+            vals = _values(out / f"{name}-{suffix}", retriever, m)
+            ref = base[m]
+            if not vals or not ref:
+                cells += ["", ""]
+                continue
+            ids = [q for q in ref if q in vals]
+            n = len(ids)
+            a, b = [vals[q] for q in ids], [ref[q] for q in ids]
+            p = compare(m, a, b).p_value if (suffix, retriever) != ("items", "none") else None
+            cells += [f"{sum(a) / n:.4f}", "" if p is None else f"{p:.3g}"]
+        if any(cells):
+            lines.append(f"| {row} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/memory-levels")
+    for name in SETS:
+        print(table(out, name))
+        cold = out / f"{name}-cold" / "cold_start.md"
+        if cold.exists():
+            print(cold.read_text().replace("# Cold-start study", f"### {name}: cold start"))
+
+
+if __name__ == "__main__":
+    main()
