@@ -153,6 +153,10 @@ def test_cold_start_sweep_through_the_cli(synthetic, tmp_path: Path) -> None:
     assert (out / "cold_start.png").read_bytes().startswith(b"\x89PNG")
     assert "| user | bm25 |" in (out / "cold_start.md").read_text()
     assert (out / "global-cap0" / "bm25" / "predictions.json").exists()
+    report = CliRunner().invoke(app, ["report", str(out)])
+    assert report.exit_code == 0, report.output
+    assert "data:image/png;base64," in (out / "report.html").read_text()
+    assert "| global | bm25 |" in (out / "report.md").read_text()
     bad = CliRunner().invoke(app, ["evaluate", "--data", str(data), "--model", "knn",
                                    "--profile-cap", "some", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "--profile-cap" in bad.output

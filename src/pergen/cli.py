@@ -336,7 +336,12 @@ def train_selector_cmd(
 def report_cmd(run_dir: Path = typer.Argument(..., help="A folder written by `pergen evaluate`"),
                metric: str | None = typer.Option(None, "--metric")) -> None:
     """Write RUN_DIR/report.html (self-contained) and report.md: results, winning rates,
-    oracle bounds and selector success rates."""
+    oracle bounds and selector success rates; for a cold-start sweep folder, its curves."""
+    if (run_dir / "cold_start.json").exists() and not (run_dir / "metrics.json").exists():
+        from .coldstart import write_report as write_cold_report
+        html_path, md_path = write_cold_report(run_dir)
+        err.print(f"report: {html_path} and {md_path}")
+        return
     from .run_report import write_report
     html_path, md_path = write_report(run_dir, metric)
     err.print(f"report: {html_path} and {md_path}")

@@ -105,3 +105,31 @@ def chart(table: dict[str, dict[str, dict[str, dict[str, float]]]]) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
     return buf.getvalue()
+
+
+def write_report(sweep_dir: str | Path) -> tuple[Path, Path]:
+    """`report.html` (chart inlined) and `report.md` of a sweep folder, from its
+    ``cold_start.json``: what `pergen report` writes for a cold-start study."""
+    import base64
+    import html
+    import json
+
+    folder = Path(sweep_dir)
+    path = folder / "cold_start.json"
+    try:
+        table = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path}: not a cold-start study ({e})") from None
+    text = markdown(table)
+    png = chart(table)
+    atomic_write_bytes(folder / "cold_start.png", png)
+    md_path, html_path = folder / "report.md", folder / "report.html"
+    atomic_write_text(md_path, text + "\n![cold-start curves](cold_start.png)\n")
+    body = "<pre>" + html.escape(text) + "</pre>"
+    data = base64.b64encode(png).decode("ascii")
+    atomic_write_text(html_path, "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
+                      f"<title>pergen cold-start study: {html.escape(folder.name)}</title></head>"
+                      f"<body><h1>Cold-start study</h1>{body}"
+                      f'<img alt="cold-start curves" src="data:image/png;base64,{data}">'
+                      "</body></html>\n")
+    return html_path, md_path
