@@ -28,12 +28,15 @@ _EXPORTS = {
     "score": "pergen.metrics",
     "collect_feedback": "pergen.feedback",
     "train_retriever": "pergen.ropg",
+    "summarize": "pergen.summaries",
+    "sweep": "pergen.coldstart",
 }
 __all__ = ["build_prompt", "collect_feedback", "evaluate", "get_model", "get_retriever",
-           "get_task", "load_outputs", "load_questions", "rank", "score", "train_retriever",
-           "write_outputs"]
+           "get_task", "load_outputs", "load_questions", "rank", "score", "summarize", "sweep",
+           "train_retriever", "write_outputs"]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .coldstart import sweep
     from .data import load_outputs, load_questions, write_outputs
     from .feedback import collect_feedback
     from .llm import get_model
@@ -43,6 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .ranking import rank
     from .retrievers import get_retriever
     from .ropg import train_retriever
+    from .summaries import summarize
     from .tasks import get_task
 
 

@@ -48,7 +48,8 @@ def markdown_table(table: Mapping[str, Mapping[str, Cell]], baseline: str = BASE
         lines.append(f"| {name} | " + " | ".join(row[m].text() for m in metrics) + " |")
     lines.append("")
     lines.append(f"+ / -: significantly better / worse than `{baseline}` (p < {ALPHA}; paired "
-                 "t-test for ROUGE/MAE, McNemar for accuracy, paired randomization for F1/RMSE).")
+                 "t-test for ROUGE/MAE/gold-loglik, McNemar for accuracy, paired randomization "
+                 "for F1/RMSE).")
     return "\n".join(lines) + "\n"
 
 
