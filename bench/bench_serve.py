@@ -5,10 +5,13 @@ Three processes: a stub OpenAI-compatible upstream (fixed answer, no work), `per
 
 1. write throughput: `--users` x `--items` synthetic items (30 words drawn from a Zipf
    vocabulary) posted by `--writers` concurrent clients, one user's items per request;
-2. warm-up: one chat request per user (profiles loaded and tokenized once: cold cost);
-3. overhead: an open loop at `--rate` requests/s for `--seconds`, each request to a random
-   user, first straight to the stub, then through pergen; overhead = the difference of
-   the latency percentiles (same client, same machine, same loopback).
+2. warm-up: one chat request per user, one at a time (profile loaded and tokenized: the
+   cold cost);
+3. overhead, closed loop: `--sequential` requests one at a time (random users), straight
+   to the stub and through pergen; overhead = the difference of the latency percentiles
+   (same client, same machine, same loopback). This is the per-request cost;
+4. overhead, open loop: `--rate` requests/s for `--seconds` (0: skipped), which adds
+   queueing once the machine cannot keep up.
 
     python bench/bench_serve.py --db sqlite:///tmp/bench.db
     python bench/bench_serve.py --db postgresql+psycopg://pergen@127.0.0.1:5432/bench
@@ -108,6 +111,24 @@ async def write(url: str, key: str, users: int, items: int, writers: int) -> tup
     return users * items / (time.perf_counter() - t0), statistics.median(times)
 
 
+async def closed_loop(url: str, key: str, users: int, n: int, each_user: bool = False
+                      ) -> list[float]:
+    """Latencies (ms) of `n` chat requests sent one after the other (random users, or
+    every user once in order)."""
+    rng = random.Random(2)
+    headers = {"Authorization": f"Bearer {key}"}
+    latencies: list[float] = []
+    async with httpx.AsyncClient(timeout=60) as client:
+        for i in range(users if each_user else n):
+            body = {"model": "stub", "user": f"user{i if each_user else rng.randrange(users)}",
+                    "max_tokens": 8, "messages": [{"role": "user", "content": words(rng, VOCAB, 12)}]}
+            t0 = time.perf_counter()
+            r = await client.post(f"{url}/v1/chat/completions", json=body, headers=headers)
+            latencies.append(1000 * (time.perf_counter() - t0))
+            assert r.status_code == 200, r.text
+    return latencies
+
+
 async def chat_loop(url: str, key: str, users: int, rate: float, seconds: float,
                     sequential_users: bool = False) -> list[float]:
     """Latencies (ms) of chat requests sent at `rate`/s (open loop), random users."""
@@ -124,7 +145,8 @@ async def chat_loop(url: str, key: str, users: int, rate: float, seconds: float,
         latencies.append(1000 * (time.perf_counter() - t0))
         assert r.status_code == 200, r.text
 
-    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200)) as client:
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200,
+                                                                      keepalive_expiry=2.0)) as client:
         start, tasks = time.perf_counter(), []
         for i in range(n):
             delay = start + i / rate - time.perf_counter()
@@ -136,6 +158,13 @@ async def chat_loop(url: str, key: str, users: int, rate: float, seconds: float,
     return latencies
 
 
+def report(name: str, direct: list[float], proxied: list[float]) -> None:
+    for who, lat in (("direct to stub", direct), ("through pergen", proxied)):
+        print(f"{name}, {who:14s}: n={len(lat)} p50 {pct(lat, 50):7.2f} ms  p99 {pct(lat, 99):7.2f} ms")
+    print(f"{name}, overhead: p50 {pct(proxied, 50) - pct(direct, 50):.2f} ms, "
+          f"p99 {pct(proxied, 99) - pct(direct, 99):.2f} ms (goals: < 5 ms, < 20 ms)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", default=None, help="default: a temporary SQLite file")
@@ -144,6 +173,7 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=4)
     parser.add_argument("--rate", type=float, default=100)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--sequential", type=int, default=500)
     parser.add_argument("--retriever", default="bm25")
     parser.add_argument("--stub", type=int, help=argparse.SUPPRESS)  # internal: run the stub
     args = parser.parse_args()
@@ -174,15 +204,17 @@ def main() -> None:
         rate, median = asyncio.run(write(url, key, args.users, args.items, args.writers))
         print(f"writes: {rate:,.0f} items/s ({args.writers} writers, {args.items}-item "
               f"requests, median request {1000 * median:.1f} ms)")
-        cold = asyncio.run(chat_loop(url, key, args.users, args.rate, 0, sequential_users=True))
+        cold = asyncio.run(closed_loop(url, key, args.users, 0, each_user=True))
         print(f"first chat per user (profile load + tokenize): p50 {pct(cold, 50):.1f} ms, "
               f"p99 {pct(cold, 99):.1f} ms")
-        direct = asyncio.run(chat_loop(stub, key, args.users, args.rate, args.seconds))
-        proxied = asyncio.run(chat_loop(url, key, args.users, args.rate, args.seconds))
-        for name, lat in (("direct to stub", direct), ("through pergen", proxied)):
-            print(f"{name:15s} n={len(lat)} p50 {pct(lat, 50):6.2f} ms  p99 {pct(lat, 99):6.2f} ms")
-        print(f"overhead at {args.rate:.0f} req/s: p50 {pct(proxied, 50) - pct(direct, 50):.2f} ms, "
-              f"p99 {pct(proxied, 99) - pct(direct, 99):.2f} ms (goals: < 5 ms, < 20 ms)")
+        print(f"load average before the latency runs: {os.getloadavg()[0]:.1f}")
+        report("closed loop", asyncio.run(closed_loop(stub, key, args.users, args.sequential)),
+               asyncio.run(closed_loop(url, key, args.users, args.sequential)))
+        if args.seconds > 0:
+            report(f"open loop at {args.rate:.0f} req/s",
+                   asyncio.run(chat_loop(stub, key, args.users, args.rate, args.seconds)),
+                   asyncio.run(chat_loop(url, key, args.users, args.rate, args.seconds)))
+        print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     finally:
         for p in procs:
             p.terminate()

@@ -124,8 +124,11 @@ async def chat(request: Request, tenant_pk: int = Depends(tenant)) -> Response:
 def _client(app: FastAPI, settings: Settings) -> httpx.AsyncClient:
     client: httpx.AsyncClient | None = getattr(app.state, "upstream_client", None)
     if client is None:
+        # Keep-alive below the 5 s after which uvicorn and most servers close an idle
+        # connection: a connection is never reused just as the upstream closes it.
         client = httpx.AsyncClient(timeout=httpx.Timeout(settings.upstream_timeout, connect=10.0),
-                                   limits=httpx.Limits(max_keepalive_connections=64))
+                                   limits=httpx.Limits(max_keepalive_connections=64,
+                                                       keepalive_expiry=2.0))
         app.state.upstream_client = client
     return client
 
@@ -149,9 +152,13 @@ async def _forward(app: FastAPI, settings: Settings, body: dict[str, Any],
     if settings.upstream_key:
         out_headers["Authorization"] = f"Bearer {settings.upstream_key}"
     client = _client(app, settings)
+    request = client.build_request("POST", url, json=body, headers=out_headers)
     try:
-        upstream = await client.send(client.build_request("POST", url, json=body, headers=out_headers),
-                                     stream=True)
+        try:
+            upstream = await client.send(request, stream=True)
+        except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError):
+            # A pooled connection the upstream closed as it was reused: one fresh try.
+            upstream = await client.send(request, stream=True)
     except httpx.HTTPError as e:
         return _upstream_failed(type(e).__name__)
     if upstream.status_code >= 500:
