@@ -102,3 +102,18 @@ def test_real_minilm_dense(tmp_path: Path) -> None:
     assert r.status_code == 200
     ids = [i["id"] for i in r.json()["items"]]
     assert ids[-1] == "d2" and _stored(db) == 3
+
+
+class BrokenEncoder(HashEncoder):
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        raise RuntimeError("SECRET encoder failure")
+
+
+def test_a_failing_encoder_does_not_fail_the_write(tmp_path: Path, caplog: pytest.LogCaptureFixture
+                                                   ) -> None:
+    db = database_url("sqlite", tmp_path)
+    key = make_key(db, "acme")
+    with _client(db, BrokenEncoder(), embed=("dense",)) as client:
+        r = client.post("/v1/users/u/items", json={"items": ITEMS}, headers=auth(key))
+        assert r.status_code == 201 and r.json() == {"added": 3}
+    assert "RuntimeError" in caplog.text and "SECRET" not in caplog.text and _stored(db) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -11,6 +12,7 @@ from . import store
 from .app import ApiError, not_found, tenant
 from .retrieval import Retrieval
 
+log = logging.getLogger("pergen.serve")
 router = APIRouter(prefix="/v1/users", tags=["users"])
 UserId = Annotated[str, Path(min_length=1, max_length=200)]
 Tenant = Annotated[int, Depends(tenant)]
@@ -61,7 +63,11 @@ def add_items(user_id: UserId, body: ItemsIn, tenant_pk: Tenant, request: Reques
         items = [store.to_profile_item(iid, {k: v for k, v in by_id[iid].items() if k != "id"}, 0)
                  for _, iid in new]
         for spec in specs:
-            _retrieval(request).embed(spec, pks, items)
+            try:
+                _retrieval(request).embed(spec, pks, items)
+            except Exception as e:  # the items are committed: their vectors come later
+                log.warning("embedding new items with %s failed (%s); they are encoded at "
+                            "their first %s request", spec, type(e).__name__, spec)
     return {"added": len(new)}
 
 
