@@ -158,6 +158,13 @@ async def chat_loop(url: str, key: str, users: int, rate: float, seconds: float,
     return latencies
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux): a cost that a busy machine does not
+    inflate the way it inflates wall-clock latency."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def report(name: str, direct: list[float], proxied: list[float]) -> None:
     for who, lat in (("direct to stub", direct), ("through pergen", proxied)):
         print(f"{name}, {who:14s}: n={len(lat)} p50 {pct(lat, 50):7.2f} ms  p99 {pct(lat, 99):7.2f} ms")
@@ -208,8 +215,13 @@ def main() -> None:
         print(f"first chat per user (profile load + tokenize): p50 {pct(cold, 50):.1f} ms, "
               f"p99 {pct(cold, 99):.1f} ms")
         print(f"load average before the latency runs: {os.getloadavg()[0]:.1f}")
-        report("closed loop", asyncio.run(closed_loop(stub, key, args.users, args.sequential)),
-               asyncio.run(closed_loop(url, key, args.users, args.sequential)))
+        direct = asyncio.run(closed_loop(stub, key, args.users, args.sequential))
+        before = cpu_seconds(procs[1].pid), cpu_seconds(procs[0].pid)
+        proxied = asyncio.run(closed_loop(url, key, args.users, args.sequential))
+        after = cpu_seconds(procs[1].pid), cpu_seconds(procs[0].pid)
+        report("closed loop", direct, proxied)
+        print(f"CPU per proxied request: pergen {1000 * (after[0] - before[0]) / args.sequential:.2f} ms, "
+              f"stub {1000 * (after[1] - before[1]) / args.sequential:.2f} ms")
         if args.seconds > 0:
             report(f"open loop at {args.rate:.0f} req/s",
                    asyncio.run(chat_loop(stub, key, args.users, args.rate, args.seconds)),
