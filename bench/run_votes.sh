@@ -4,7 +4,7 @@
 # Python part recounts ties and margins with the library (the CLI does not print them),
 # checks that its answers are the run's, tests bm25 against dense (McNemar), and adds two
 # rows the CLI cannot give: MiniLM with cosine instead of the raw dot product, and other K
-# with BM25.
+# with BM25. LIMIT=N recounts the first N questions only (a quick check).
 # Resumable: evaluate skips questions it already answered. The dense encoder is MiniLM,
 # loaded offline.
 set -euo pipefail
@@ -21,6 +21,7 @@ $PY -m pergen evaluate --data "$DATA" --split dev --task "$TASK" \
 cat "$OUT/table.md"
 
 $PY - "$DATA" "$OUT" "$TASK" "${RETRIEVERS[@]}" <<'EOF'
+import os
 import sys
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from pergen.tasks import get_task
 
 data, out, task_path, *specs = sys.argv[1:]
 task = get_task(task_path)
-questions = load_questions(Path(data) / "dev_questions.json")
+questions = load_questions(Path(data) / "dev_questions.json", int(os.environ.get("LIMIT", 0)) or None)
 golds = load_outputs(Path(data) / "dev_outputs.json").by_id
 
 
@@ -69,13 +70,14 @@ def vote(retriever, k=4):
     return model, answers
 
 
-right = {}
+right, said = {}, {}
 rows = [(s, get_retriever(s) if s != "dense" else DenseRetriever(Shared(False))) for s in specs]
 if "dense" in specs:
     rows.append(("dense-cosine", DenseRetriever(Shared(True), name="dense-cosine")))
 for spec, retriever in rows:
     model, answers = vote(retriever)
     right[spec] = [float(a == golds[q.id]) for q, a in zip(questions, answers)]
+    said[spec] = answers
     same = ""
     if (Path(out) / spec / "predictions.json").exists():
         run = load_outputs(Path(out) / spec / "predictions.json").by_id
@@ -90,6 +92,14 @@ for spec in right:
 if "bm25" in right and "dense" in right:
     for spec in ("dense", "dense-cosine"):
         print(f"McNemar {spec} vs bm25: p={mcnemar_test(right[spec], right['bm25']):.4g}")
+if "dense" in said:  # why the raw dot product misleads a vote across two queries
+    larger = []
+    for q in questions:
+        norms = [np.linalg.norm(Shared.memo[c]) for c in task.candidates(q.input)]
+        larger.append(task.labels[int(np.argmax(norms))])
+    for who, answers in (("dense answer", said["dense"]), ("gold", [golds[q.id] for q in questions])):
+        share = sum(a == b for a, b in zip(answers, larger)) / len(questions)
+        print(f"{who} = the candidate with the larger raw embedding norm: {share:.3f}")
 for k in (1, 2, 8, 16):  # K, with BM25 (seconds)
     model, answers = vote(get_retriever("bm25"), k)
     acc = sum(a == golds[q.id] for q, a in zip(questions, answers)) / len(questions)
