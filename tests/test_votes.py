@@ -293,3 +293,22 @@ def test_evaluate_end_to_end_with_bm25_and_none(tmp_path: Path):
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["bm25"]["accuracy"] == 1.0
     assert (tmp_path / "out" / "bm25" / "predictions.json").exists()
+
+
+def test_evaluate_knn_vote_on_a_rating_task(tmp_path: Path):
+    # One user who loves blenders (5) and hates toasters (1); the profile's mean is 3.
+    reviews = [("this blender is great", "5"), ("my blender crushes ice", "5"),
+               ("toaster burnt the bread", "1"), ("toaster broke at once", "1"),
+               ("kettle is fine", "3"), ("the lamp works", "3")]
+    texts = ["a new blender for smoothies", "another toaster that burnt toast"]
+    questions = [{"id": f"q{i}", "input": f"What is the score of the following review on a "
+                  f"scale of 1 to 5? review: {t}", "profile": [
+                      {"id": f"p{j}", "text": r, "score": s} for j, (r, s) in enumerate(reviews)]}
+                 for i, t in enumerate(texts)]
+    data = write_split(tmp_path / "data", questions, ["5", "1"], "LaMP_3")
+    runs = evaluate(data, "dev", ["none", "bm25"], tmp_path / "out", task="LaMP_3",
+                    model="knn-vote:2", progress=False)
+    assert runs["bm25"].predictions == {"q0": "5", "q1": "1"}
+    assert runs["bm25"].metrics["mae"] == 0.0
+    assert runs["none"].predictions == {"q0": "3", "q1": "3"}  # the prior: mean rating 3
+    assert runs["none"].metrics["mae"] == 2.0
