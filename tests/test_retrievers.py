@@ -41,7 +41,7 @@ def encoder() -> Encoder:
     return Encoder.load()  # the real all-MiniLM-L6-v2, loaded once for the session
 
 
-NEEDS_ENCODER = ("dense", "rrf", "ropg-kd", "ropg-rl")  # rrf fuses dense by default
+NEEDS_ENCODER = ("dense", "dense-cos", "rrf", "ropg-kd", "ropg-rl")  # rrf fuses dense by default
 
 
 def build(name: str, request: pytest.FixtureRequest) -> BaseRetriever:
@@ -166,3 +166,26 @@ def test_rrf_fuses_real_retrievers() -> None:
     assert [(x.item.id, x.score) for x in got] == [(x.item.id, x.score) for x in expected]
     shared = get_retriever("rrf", retrievers=[bm25, recency], k=10)
     assert shared.name == "rrf:bm25+recency" and shared.k == 10
+
+
+def test_dense_cos_normalizes_what_dense_does_not() -> None:
+    """Two docs along the query's direction but of different length: dense prefers the
+    longer one by a wide margin, dense-cos scores both 1 (a tie, kept in profile order)."""
+    from pergen.retrievers.dense import DenseRetriever
+
+    class Fixed:
+        dim = 2
+        vectors = {"q": [1.0, 0.0], "short": [1.0, 0.0], "long": [5.0, 0.0], "side": [0.0, 3.0]}
+
+        def encode(self, texts, batch_size=32):  # type: ignore[no-untyped-def]
+            import numpy as np
+            return np.array([self.vectors[t] for t in texts], dtype=np.float32)
+
+    profile = items(["short", "long", "side"])
+    req = RankRequest("q", profile, ["short", "long", "side"])
+    raw = DenseRetriever(Fixed()).rank(req)  # type: ignore[arg-type]
+    cos = DenseRetriever(Fixed(), cosine=True).rank(req)  # type: ignore[arg-type]
+    assert [(s.item.get("text"), s.score) for s in raw] == [("long", 5.0), ("short", 1.0),
+                                                            ("side", 0.0)]
+    assert [(s.item.get("text"), round(s.score, 6)) for s in cos] == [("short", 1.0), ("long", 1.0),
+                                                                      ("side", 0.0)]

@@ -23,13 +23,18 @@ from .encoder import Encoder
 class DenseRetriever(BaseRetriever):
     """Scores ``<e(query), e(doc)>`` with an `Encoder`; ties keep profile order.
 
+    ``cosine=True`` (`dense-cos`) normalizes every embedding first. The ranking of one
+    query's items changes little, but scores of different queries become comparable: the
+    similarity vote compares two candidates' scores, and with the raw dot product the
+    candidate whose embedding is longer wins 65% of the tweet questions whatever the user.
     With ``cache=False`` every request re-encodes its own texts: the behaviour of a naive
     loop, kept as the baseline the cache is measured against.
     """
 
     def __init__(self, encoder: Encoder, *, batch_size: int = 32, cache: bool = True,
-                 name: str = "dense") -> None:
+                 name: str = "dense", cosine: bool = False) -> None:
         self.encoder, self.batch_size, self.cache, self.name = encoder, batch_size, cache, name
+        self.cosine = cosine
         self._row: dict[str, int] = {}  # text -> row of self._vectors
         self._vectors = np.zeros((0, encoder.dim), dtype=np.float32)
 
@@ -43,6 +48,9 @@ class DenseRetriever(BaseRetriever):
         if not new:
             return
         vectors = self.encoder.encode(new, self.batch_size)
+        if self.cosine:
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            vectors = vectors / np.where(norms > 0, norms, 1.0)
         start, end = len(self._row), len(self._row) + len(new)
         if end > len(self._vectors):  # grow by doubling: batches append in amortized O(1)
             grown = np.zeros((max(end, 2 * len(self._vectors)), vectors.shape[1]), np.float32)
@@ -74,12 +82,19 @@ class DenseRetriever(BaseRetriever):
 @RETRIEVERS.register("dense")
 def _dense(arg: str | None = None, *, batch_size: int = 32, device: str | None = None,
            max_length: int | None = None, cache: bool = True,
-           encoder: Encoder | None = None, name: str = "dense") -> DenseRetriever:
+           encoder: Encoder | None = None, name: str = "dense", cosine: bool = False
+           ) -> DenseRetriever:
     """`dense` (all-MiniLM-L6-v2) or `dense:FOLDER` (any transformers encoder folder)."""
     if encoder is None:
         encoder = Encoder.load(Path(arg) if arg else None, device=device, max_length=max_length)
     return DenseRetriever(encoder, batch_size=batch_size, cache=cache,
-                          name=f"{name}:{arg}" if arg else name)
+                          name=f"{name}:{arg}" if arg else name, cosine=cosine)
+
+
+@RETRIEVERS.register("dense-cos")
+def _dense_cos(arg: str | None = None, **options: Any) -> Retriever:
+    """`dense-cos[:FOLDER]`: `dense` with cosine similarity (normalized embeddings)."""
+    return _dense(arg, name="dense-cos", cosine=True, **options)
 
 
 def _trained(kind: str) -> None:
