@@ -14,7 +14,7 @@ PY=${PY:-.venv/bin/python}
 DATA=${DATA:-../shared/data}/troll_tweets_authorship
 OUT=${OUT:-runs/votes-tweets}
 TASK=examples/tasks/tweet_authorship.toml
-RETRIEVERS=(none bm25 dense)
+RETRIEVERS=(none bm25 dense dense-cos)
 
 $PY -m pergen evaluate --data "$DATA" --split dev --task "$TASK" \
     "${RETRIEVERS[@]/#/--retriever=}" --model similarity-vote --out "$OUT"
