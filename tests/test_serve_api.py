@@ -244,3 +244,15 @@ def test_openapi_docs(api: Api) -> None:
     assert api.client.get("/docs").status_code == 200
     paths = api.client.get("/openapi.json").json()["paths"]
     assert {"/v1/retrieve", "/v1/prompt", "/v1/chat/completions", "/v1/users/{user_id}/items"} <= set(paths)
+
+
+def test_fastapi_telemetry_is_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FastAPI's built-in OpenTelemetry (spans, metrics, exception logs with messages)
+    stays off even when the environment asks for it."""
+    monkeypatch.setenv("FASTAPI_OTEL_AUTO_CONFIGURE", "true")
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    app = create_app(Settings(db=db), connect(db))
+    config = getattr(app, "_telemetry", None)
+    if config is None:
+        pytest.skip("this FastAPI has no built-in telemetry")
+    assert not any(config[k] for k in ("tracing", "metrics", "logs", "operation_spans", "auto_configure"))

@@ -8,6 +8,7 @@ can quote SQL parameters, i.e. item text, which must not reach logs or responses
 
 from __future__ import annotations
 
+import inspect
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -152,6 +153,17 @@ def _handlers(app: FastAPI) -> None:
         return error(500, f"internal error (reference {ref})", "internal_error")
 
 
+def _no_telemetry() -> dict[str, Any]:
+    """FastAPI >= 0.16x has built-in OpenTelemetry: spans, metrics, and logs of validation
+    errors and exceptions with their messages (item text) and request bodies, exported as
+    soon as a provider is configured (e.g. ``FASTAPI_OTEL_AUTO_CONFIGURE=true``). The
+    service promises no telemetry and no item text in logs, so all of it is switched off."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False,
+                          "operation_spans": False, "auto_configure": False}}
+
+
 def create_app(settings: Settings, engines: Engines | None = None) -> FastAPI:
     """The service; `engines` lets tests share a database. Migrations run at startup."""
     from . import proxy, routes_retrieve, routes_users
@@ -165,7 +177,7 @@ def create_app(settings: Settings, engines: Engines | None = None) -> FastAPI:
         await proxy.close(app)
 
     app = FastAPI(title="pergen", description="User profiles and a personalizing "
-                  "OpenAI-compatible proxy.", lifespan=lifespan)
+                  "OpenAI-compatible proxy.", lifespan=lifespan, **_no_telemetry())
     app.state.settings, app.state.engines = settings, engines
     app.state.retrieval = Retrieval(engines)
     _handlers(app)
