@@ -233,7 +233,9 @@ def test_internal_errors_leak_nothing(api: Api, caplog: pytest.LogCaptureFixture
         raise RuntimeError("SECRET item text in an exception message")
 
     monkeypatch.setattr(store, "list_items", broken)
-    r = api("GET", "/v1/users/u1/items")
+    # raise_server_exceptions=True: the exception must not escape the app either (the
+    # server would log its message and traceback).
+    r = TestClient(api.client.app).get("/v1/users/u1/items", headers=auth(api.key))
     assert r.status_code == 500
     assert "SECRET" not in r.text and "Traceback" not in r.text
     assert r.json()["error"]["type"] == "internal_error"

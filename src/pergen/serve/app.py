@@ -1,7 +1,7 @@
 """The FastAPI application: settings, authentication, and errors that never leak.
 
 Every error answers ``{"error": {"message", "type", "field"?}}`` (the OpenAI shape, so
-OpenAI clients show the message). A catch-all handler turns anything unexpected into a
+OpenAI clients show the message). A catch-all middleware turns anything unexpected into a
 500 with an opaque id and logs only the exception's class and that id: exception messages
 can quote SQL parameters, i.e. item text, which must not reach logs or responses.
 """
@@ -114,6 +114,36 @@ class BodyLimit:
             await _too_large(self.limit)(scope, receive, send)
 
 
+class CatchAll:
+    """500 with a reference id for any exception a route lets escape, logged by class only.
+
+    Not an exception handler: Starlette re-raises after calling the handler for
+    `Exception` so that the server logs it, and uvicorn's log would hold the traceback
+    and the message (which can quote item text). This middleware swallows it instead.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as e:
+            ref = uuid.uuid4().hex[:12]
+            log.error("internal error %s on %s %s: %s", ref, scope.get("method"), scope.get("path"),
+                      type(e).__name__)
+            if not started and scope["type"] == "http":
+                await error(500, f"internal error (reference {ref})", "internal_error")(
+                    scope, receive, send)
+
+
 def _too_large(limit: int) -> JSONResponse:
     return error(413, f"request body over {limit} bytes", "request_too_large")
 
@@ -145,12 +175,6 @@ def _handlers(app: FastAPI) -> None:
     async def _pergen(_: Request, e: PergenError) -> JSONResponse:
         return error(422, str(e), "invalid_request_error")
 
-    @app.exception_handler(Exception)
-    async def _crash(request: Request, e: Exception) -> JSONResponse:
-        ref = uuid.uuid4().hex[:12]
-        log.error("internal error %s on %s %s: %s", ref, request.method, request.url.path,
-                  type(e).__name__)
-        return error(500, f"internal error (reference {ref})", "internal_error")
 
 
 def _no_telemetry() -> dict[str, Any]:
@@ -184,6 +208,7 @@ def create_app(settings: Settings, engines: Engines | None = None) -> FastAPI:
     app.include_router(routes_users.router)
     app.include_router(routes_retrieve.router)
     app.include_router(proxy.router)
+    app.add_middleware(CatchAll)
     app.add_middleware(BodyLimit, limit=settings.max_body)
 
     @app.get("/healthz", include_in_schema=False)
