@@ -107,9 +107,9 @@ def test_wrong_selector_specs_are_refused(selectors: dict[str, Path], huffpost: 
                                           tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="RSPG-pre selector, not rspg-post"):
         evaluate(huffpost, "dev", [f"rspg-post:{selectors['pre']}"], tmp_path, model="knn", limit=2)
-    with pytest.raises(ConfigError, match="needs the trained selector"):
+    with pytest.raises(ConfigError, match="rspg-pre needs the trained model's folder"):
         evaluate(huffpost, "dev", ["rspg-pre"], tmp_path, model="knn", limit=2)
-    with pytest.raises(ConfigError, match="unknown QPP selector"):
+    with pytest.raises(ConfigError, match="retrievers 'qpp-magic' is not valid; accepted: .*qpp-wig"):
         evaluate(huffpost, "dev", ["qpp-magic"], tmp_path, model="knn", limit=2)
     with pytest.raises(ConfigError, match="no selector"):
         Selector.load(tmp_path)
