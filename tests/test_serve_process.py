@@ -69,7 +69,7 @@ def test_concurrent_writers_lose_nothing(kind: str, tmp_path: Path) -> None:
 def test_kill9_loses_no_acknowledged_write(kind: str, tmp_path: Path) -> None:
     db = database_url(kind, tmp_path)
     key = make_key(db, "acme")
-    server = Server(db, log=tmp_path / "server.log")
+    server = Server(db, "--log-level", "debug", log=tmp_path / "server.log")
     acked: list[list[str]] = []
     sent: list[list[str]] = []
     lock = threading.Lock()
@@ -110,6 +110,8 @@ def test_kill9_loses_no_acknowledged_write(kind: str, tmp_path: Path) -> None:
         restarted.stop()
     missing = [i for batch in acked for i in batch if i not in stored]
     assert missing == []
+    log = (tmp_path / "server.log").read_text(errors="replace")
+    assert "POST /v1/users/crash/items" in log and "text k" not in log  # no item text logged
     # A batch is one transaction: an unacknowledged batch is all there or not at all.
     for batch in sent:
         assert len(stored.intersection(batch)) in (0, len(batch))
