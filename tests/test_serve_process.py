@@ -12,6 +12,8 @@ import httpx
 import pytest
 from test_serve_support import DATABASES, Server, auth, database_url, make_key
 
+pytestmark = pytest.mark.slow  # real server processes: about a minute on 2 cores
+
 WRITERS, PER_WRITER, BATCH = 8, 500, 25
 
 

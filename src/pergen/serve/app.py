@@ -13,65 +13,23 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import PergenError
-from . import keys
+from . import proxy, routes_retrieve, routes_users
 from .db import Engines, connect
+from .http import DEFAULT_SYSTEM_TEMPLATE, ApiError, Settings, error, not_found, tenant
 from .migrate import upgrade
 from .retrieval import Retrieval
 
 log = logging.getLogger("pergen.serve")
-
-DEFAULT_SYSTEM_TEMPLATE = ("Earlier texts written by this user, most relevant first; use them to "
-                           "match the user's preferences and style:\n$items")
-
-
-@dataclass
-class Settings:
-    """What `pergen serve` was started with."""
-
-    db: str
-    upstream: str | None = None
-    upstream_key: str | None = None
-    model: str | None = None
-    retriever: str = "bm25"
-    k: int = 4
-    record: bool = False
-    embed: tuple[str, ...] = ()
-    system_template: str = DEFAULT_SYSTEM_TEMPLATE
-    max_body: int = 8 << 20
-    upstream_timeout: float = 120.0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def error(status: int, message: str, kind: str, field: str | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"message": message, "type": kind}
-    if field is not None:
-        body["field"] = field
-    return JSONResponse({"error": body}, status_code=status)
-
-
-class ApiError(HTTPException):
-    """An HTTP error with the error type and, for bad input, the field at fault."""
-
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error",
-                 field: str | None = None) -> None:
-        super().__init__(status, message)
-        self.kind, self.field = kind, field
-
-
-def not_found(what: str = "user") -> ApiError:
-    # The same answer for "no such user" and "another tenant's user": never reveal which.
-    return ApiError(404, f"no such {what}", "not_found")
-
+__all__ = ["DEFAULT_SYSTEM_TEMPLATE", "ApiError", "Settings", "create_app", "error", "not_found",
+           "tenant"]
 
 class BodyLimit:
     """413 for a request body over `limit` bytes, declared or streamed (chunked)."""
@@ -190,8 +148,6 @@ def _no_telemetry() -> dict[str, Any]:
 
 def create_app(settings: Settings, engines: Engines | None = None) -> FastAPI:
     """The service; `engines` lets tests share a database. Migrations run at startup."""
-    from . import proxy, routes_retrieve, routes_users
-
     engines = engines or connect(settings.db)
     upgrade(engines)
 
@@ -216,24 +172,3 @@ def create_app(settings: Settings, engines: Engines | None = None) -> FastAPI:
         return {"status": "ok"}
 
     return app
-
-
-async def tenant(request: Request) -> int:
-    """FastAPI dependency: the tenant of the bearer key, or 401.
-
-    Async so that a cached key costs no hop to the thread pool (a hop waits for a CPU
-    slice on a busy machine); a key not seen lately is looked up in a worker thread.
-    """
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    key = key.strip()
-    if scheme.lower() != "bearer" or not key:
-        raise ApiError(401, "missing API key: send 'Authorization: Bearer KEY'", "authentication_error")
-    engines = request.app.state.engines
-    found = keys.cached_tenant(engines, key)
-    if found is None:
-        found = await run_in_threadpool(keys.tenant_of, engines, key)
-    if found is None:
-        raise ApiError(401, "invalid API key", "authentication_error")
-    return found
-

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from ..llm import DEFAULT_MODEL, Generator, Request, get_model
 from ..records import ProfileItem
 from ..tasks import TaskSpec
-from .app import ApiError
+from .http import ApiError, text_of
 
 _CHAT = TaskSpec(name="chat", item_template="$text", prompt_template="$profile $input",
                  document_fields=("text",), output_fields=("text",))
@@ -33,8 +33,6 @@ MAX_NEW_TOKENS = 512
 
 def flatten(messages: list[dict[str, Any]]) -> str:
     """System text first, then the turns as 'User: ...' / 'Assistant: ...' lines."""
-    from .proxy import text_of
-
     system = [text_of(m.get("content")) for m in messages if m["role"] == "system"]
     turns = [m for m in messages if m["role"] != "system"]
     if len(turns) == 1:

@@ -29,20 +29,10 @@ from starlette.concurrency import run_in_threadpool
 from ..errors import ConfigError
 from ..records import ProfileItem
 from . import embedded, store
-from .app import ApiError, Settings, error, tenant
+from .http import ApiError, Settings, error, tenant, text_of
 from .retrieval import Retrieval, check_spec, document
 
 router = APIRouter(prefix="/v1", tags=["proxy"])
-
-
-def text_of(content: Any) -> str:
-    """A message's text: a string, or the text parts of an OpenAI content list."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content
-                        if isinstance(p, dict) and p.get("type") == "text")
-    return ""
 
 
 def _validate(body: Any, header_user: str | None) -> tuple[list[dict[str, Any]], str, dict[str, Any]]:

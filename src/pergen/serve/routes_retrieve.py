@@ -19,7 +19,7 @@ from ..llm import WhitespaceTokenizer
 from ..prompts import PromptOptions, build_prompt
 from ..records import Scored
 from ..tasks import TaskSpec, get_task
-from .app import ApiError, not_found, tenant
+from .http import ApiError, not_found, tenant
 from .retrieval import Retrieval, check_spec
 
 router = APIRouter(prefix="/v1", tags=["retrieval"])

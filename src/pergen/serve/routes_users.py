@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import store
-from .app import ApiError, not_found, tenant
+from .http import ApiError, not_found, tenant
 from .retrieval import Retrieval
 
 log = logging.getLogger("pergen.serve")
