@@ -15,6 +15,7 @@ is the sum of its tokens' log-probabilities given the prompt and the tokens befo
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,6 +88,9 @@ class TransformersModel:
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         self.pad_id: int = int(pad if pad is not None else 0)
         self.chat = not self.is_seq2seq and bool(getattr(tok, "chat_template", None))
+        # transformers 5.x renamed `past_key_values` to `cache` (the old name warns).
+        params = inspect.signature(self.model.forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
 
     # -- prompt to ids --------------------------------------------------------------
     def prompt_ids(self, prompt: str) -> list[int]:
@@ -165,13 +169,15 @@ class TransformersModel:
             width = max(len(r) for r in rest)
             if width == 0:
                 return scores
-            cache = out.past_key_values
+            cache = out.get("cache")
+            if cache is None:  # transformers before the rename
+                cache = out.past_key_values
             cache.batch_repeat_interleave(len(label_ids))
             ids, mask = self._pad_right([r or [self.pad_id] for r in rest])
             full_mask = torch.cat([torch.ones(len(rest), len(prompt), dtype=torch.long), mask], 1)
             pos = torch.arange(len(prompt), len(prompt) + ids.shape[1]).expand(len(rest), -1)
             logits = self.model(input_ids=ids, attention_mask=full_mask, position_ids=pos,
-                                past_key_values=cache, use_cache=True).logits.float()
+                                use_cache=True, **{self._cache_arg: cache}).logits.float()
             logp = torch.log_softmax(logits, dim=-1)
             for j, c in enumerate(label_ids):
                 if len(c) > 1:
