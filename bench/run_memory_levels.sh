@@ -7,12 +7,14 @@ cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
 OUT=${OUT:-runs/memory-levels}
 COLD_LIMIT=${COLD_LIMIT:-60}
+SETS=${SETS:-huffpost tweets}
 PERGEN=${PERGEN:-.venv/bin/pergen}
-H=(--data "$DATA/huffpost_headlines" --split dev)
+# LIMIT=N: the first N questions of each split only (a quicker, smaller-n table).
+H=(--data "$DATA/huffpost_headlines" --split dev ${LIMIT:+--limit $LIMIT})
 T=(--data "$DATA/troll_tweets_authorship" --split dev --task examples/tasks/tweet_authorship.toml
-   --label-mode calibrate)
+   --label-mode calibrate ${LIMIT:+--limit $LIMIT})
 
-for set in huffpost tweets; do
+for set in $SETS; do
     if [ "$set" = huffpost ]; then A=("${H[@]}"); else A=("${T[@]}"); fi
     $PERGEN evaluate "${A[@]}" --retriever none --retriever bm25 --retriever recency \
         --out "$OUT/$set-items"
@@ -26,7 +28,8 @@ for set in huffpost tweets; do
         $PERGEN evaluate "${A[@]}" --retriever bm25 --level "$level" --out "$OUT/$set-level-$level"
     done
 done
-for set in huffpost tweets; do
+[ -n "${SKIP_COLD:-}" ] && exit 0
+for set in $SETS; do
     if [ "$set" = huffpost ]; then A=("${H[@]}"); else A=("${T[@]}"); fi
     $PERGEN evaluate "${A[@]}" --limit "$COLD_LIMIT" --retriever bm25 --level user --level persona \
         --level global --level auto --profile-cap 0 --profile-cap 1 --profile-cap 2 \
