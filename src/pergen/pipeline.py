@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -158,25 +159,21 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
     """
     specs = check_retrievers(retrievers)
     check_model(model)
-    # Built before the data loads so that bad options fail fast; the model name is filled in
-    # once the model exists.
-    levels = dict(level=level, persona_k=persona_k, personas=personas,
-                  persona_select=persona_select, min_profile=min_profile, profile_cap=profile_cap,
-                  memory=memory, summarizer=summarizer, summary_tokens=summary_tokens,
-                  prior_strength=prior_strength)
-    EvalSettings(task="", model="", k=k, max_length=max_length, view=view, position=position,
-                 with_date=with_date, label_mode=label_mode, max_new_tokens=max_new_tokens,
-                 **levels)  # type: ignore[arg-type]
+    # Built (= checked) before the data loads, so that bad options fail fast; the task and
+    # model names are filled in once those are known.
+    draft = EvalSettings(
+        task="", model="", k=k, max_length=max_length, view=view, position=position,
+        with_date=with_date, label_mode=label_mode, max_new_tokens=max_new_tokens, level=level,
+        persona_k=persona_k, personas=personas, persona_select=persona_select,
+        min_profile=min_profile, profile_cap=profile_cap, memory=memory, summarizer=summarizer,
+        summary_tokens=summary_tokens, prior_strength=prior_strength)
     check_split(data_dir, split)
     spec = resolve_task(data_dir, split, task)
     selectors = {s: get_selector(s) for s in specs if s.partition(":")[0] in SELECTORS}
     questions = load_split(data_dir, split, limit)
     golds = golds_for(data_dir, split, questions)
     generator = get_model(model) if isinstance(model, str) else model
-    settings = EvalSettings(task=spec.name, model=getattr(generator, "name", str(model)), k=k,
-                            max_length=max_length, view=view, position=position,
-                            with_date=with_date, label_mode=label_mode,
-                            max_new_tokens=max_new_tokens, **levels)  # type: ignore[arg-type]
+    settings = replace(draft, task=spec.name, model=getattr(generator, "name", str(model)))
     check_task_fit(spec, generator, settings)
     everyone = questions
     questions = profiles_at_level(questions, spec, settings.levels(), embed)
