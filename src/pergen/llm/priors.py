@@ -25,20 +25,9 @@ from ..errors import ConfigError
 from ..records import ProfileItem, Question
 from ..tasks import TaskSpec
 from .base import MODELS, Request, Tokenizer, WhitespaceTokenizer
-from .votes import prior
+from .votes import check_labelled, prior
 
 PSEUDO_COUNT = 4.0  # global-prior items added to every user's counts: a new user's prior is global
-
-
-def check_labelled(task: TaskSpec, what: str) -> None:
-    """Refuse a task whose profile items do not carry its labels."""
-    if not task.labels:
-        raise ConfigError(f"{what} needs a task with labels or ratings (LaMP_2, LaMP_3); "
-                          f"task {task.name} is a generation task: use knn or copy-input")
-    if task.candidates_regex:
-        raise ConfigError(f"{what} does not apply to task {task.name}: its labels "
-                          f"{list(task.labels)} name candidates of the input, and its profile "
-                          "items carry no label to count")
 
 
 def label_counts(task: TaskSpec, profile: Sequence[ProfileItem]) -> np.ndarray:

@@ -146,17 +146,11 @@ class KnnVote:
 
     def check_task(self, task: TaskSpec) -> None:
         """Refuse tasks whose answers are not labels the user gave to profile items."""
-        if not task.labels:
-            raise ConfigError(f"knn-vote needs a task with labels or ratings (LaMP_2, LaMP_3); "
-                              f"task {task.name} is a generation task")
-        if task.candidates_regex:
-            raise ConfigError(f"knn-vote does not apply to task {task.name}: its labels "
-                              f"{list(task.labels)} name candidates of the input, not answers "
-                              "the user gave to profile items; use similarity-vote")
-        if RATING_METRICS & set(task.metrics) and any(_number(lab) is None
-                                                      for lab in task.labels):
+        check_labelled(task, "knn-vote")
+        labels = list(task.labels or ())
+        if RATING_METRICS & set(task.metrics) and any(_number(lab) is None for lab in labels):
             raise ConfigError(f"knn-vote: task {task.name} is scored as a rating (MAE/RMSE) "
-                              f"but its labels {list(task.labels)} are not all numbers")
+                              f"but its labels {labels} are not all numbers")
 
     def generate(self, requests: Sequence[Request], max_new_tokens: int) -> list[str]:
         _check_all(self, requests)
@@ -180,6 +174,17 @@ class KnnVote:
             answer, margin = prior(task, request.profile), 0.0
         self.margins.append(margin)
         return answer
+
+
+def check_labelled(task: TaskSpec, what: str) -> None:
+    """Refuse a task whose profile items do not carry its labels (`what` needs them)."""
+    if not task.labels:
+        raise ConfigError(f"{what} needs a task with labels or ratings (LaMP_2, LaMP_3); "
+                          f"task {task.name} is a generation task: use knn or copy-input")
+    if task.candidates_regex:
+        raise ConfigError(f"{what} does not apply to task {task.name}: its labels "
+                          f"{list(task.labels)} name candidates of the input, not answers the "
+                          "user gave to profile items (similarity-vote answers such tasks)")
 
 
 def _labels_of(task: TaskSpec, items: Iterable[ProfileItem]) -> list[str]:
