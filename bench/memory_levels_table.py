@@ -37,23 +37,25 @@ def _values(folder: Path, retriever: str, metric: str) -> dict[str, float] | Non
     return {q: row[metric] for q, row in json.loads(path.read_text()).items() if metric in row}
 
 
-def trivial(name: str, out: Path) -> tuple[str, float]:
-    """The trivial answer of a set, run through pergen itself (no LLM: seconds)."""
+def trivial(name: str, out: Path, n: int) -> tuple[str, float]:
+    """The trivial answer on the same first `n` questions, through pergen (no LLM)."""
     folder, metric, task = SETS[name]
     if name == "tweets":  # a choice task: the constant answer is the trivial one
-        golds = json.loads((DATA / folder / "dev_outputs.json").read_text())["golds"]
+        golds = json.loads((DATA / folder / "dev_outputs.json").read_text())["golds"][:n]
         return "always [1]", sum(g["output"] == "[1]" for g in golds) / len(golds)
-    runs = evaluate(DATA / folder, "dev", ["none"], out / f"{name}-trivial", task=task,
-                    model="copy-input", progress=False)
+    runs = evaluate(DATA / folder, "dev", ["none"], out / f"{name}-trivial-{n}", task=task,
+                    model="copy-input", limit=n, progress=False)
     return "copy-input", runs["none"].metrics[metric]
 
 
 def table(out: Path, name: str) -> str:
     _, metric, _ = SETS[name]
     base = {m: _values(out / f"{name}-items", "none", m) for m in (metric, GOLD_LOGLIK)}
-    label, value = trivial(name, out)
+    if not base[metric]:
+        return f"### {name} dev\n\nnot run yet\n"
+    label, value = trivial(name, out, len(base[metric]))
     lines = [f"### {name} dev", "", f"| configuration | n | {metric} | p | {GOLD_LOGLIK} | p |",
-             "|---|---|---|---|---|---|", f"| trivial: {label} | | {value:.4f} | | | |"]
+             "|---|---|---|---|---|---|", f"| trivial: {label} | {len(base[metric])} | {value:.4f} | | | |"]
     for row, suffix, retriever in ROWS:
         cells = []
         n = 0
