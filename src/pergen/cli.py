@@ -48,7 +48,7 @@ def names(registry: Any) -> str:
     return ", ".join(registry.names())
 
 
-RETRIEVER_HELP = (f"Retrievers: {names(RETRIEVERS)} (dense/ropg-kd/ropg-rl take :FOLDER, "
+RETRIEVER_HELP = (f"Retrievers: {names(RETRIEVERS)} (dense, dense-cos, ropg-* take :FOLDER, "
                   "rrf takes :a+b+c, random takes :SEED)")
 SELECTOR_HELP = f"; selectors: {names(SELECTORS)} (rspg-* take :FOLDER, qpp-* take :a+b+c)"
 MODEL_HELP = f"Models: {names(MODELS)} (hf:PATH, openai:MODEL@BASE_URL)"
@@ -169,10 +169,9 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
     if any(r.metrics for r in runs.values()):
         table = comparison_of(runs, baseline)
         print_table(out, table, title=f"{Path(data).name} / {split}", baseline=baseline)
-    from .runfolder import degenerate
     for name, run in runs.items():
-        if warning := degenerate(run.predictions):
-            err.print(f"[bold yellow]warning:[/] {rich_escape(name)}: {rich_escape(warning)}")
+        if run.warning:
+            err.print(f"[bold yellow]warning:[/] {rich_escape(name)}: {rich_escape(run.warning)}")
     if gold_loglik and not any(GOLD_LOGLIK in r.metrics for r in runs.values()):
         err.print(f"note: {GOLD_LOGLIK} not measured: the split has no gold outputs or "
                   f"{model} cannot score text")

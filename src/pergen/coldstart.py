@@ -9,7 +9,6 @@ product needs: how much history a user must have before their own beats the fall
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from .errors import ConfigError, MissingExtraError
 from .metrics import GOLD_LOGLIK
 from .pipeline import evaluate
+from .run_report import png_of
 from .runfolder import RetrieverRun
 from .storage import atomic_write_bytes, atomic_write_json, atomic_write_text
 
@@ -80,10 +80,17 @@ def chart(table: dict[str, dict[str, dict[str, dict[str, float]]]]) -> bytes:
     """PNG: one panel per metric (the task's first, and gold-loglik when measured), x the
     cap (evenly spaced, labelled), one line per (level, retriever)."""
     try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+        from matplotlib import rc_context
     except ImportError:
         raise MissingExtraError("matplotlib", "report") from None
+    with rc_context({"text.parse_math": False}):  # a "$x$" retriever name is text, not TeX
+        return _draw(table)
+
+
+def _draw(table: dict[str, dict[str, dict[str, dict[str, float]]]]) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     metrics = _metrics(table)
     shown = [metrics[0]] + ([GOLD_LOGLIK] if GOLD_LOGLIK in metrics[1:] else [])
     caps = list(dict.fromkeys(c for by_cap in table.values() for c in by_cap))
@@ -102,9 +109,7 @@ def chart(table: dict[str, dict[str, dict[str, dict[str, float]]]]) -> bytes:
         ax.set_ylabel(metric)
         ax.set_title(metric)
         ax.legend(fontsize=7)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    return buf.getvalue()
+    return png_of(fig)
 
 
 def write_report(sweep_dir: str | Path) -> tuple[Path, Path]:

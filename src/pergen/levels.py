@@ -101,9 +101,15 @@ class Population:
             for item in q.profile:
                 known.setdefault(item.id, item)
         self.names = sorted(self.users)
+        # Whether any item carries a date: then pooled items need a date to be bounded by.
+        self.dated = any(i.date for items in self.users.values() for i in items.values())
         self._embed = embed
         self._vectors: np.ndarray | None = None
         self._clusters: np.ndarray | None = None
+
+    def items(self) -> list[ProfileItem]:
+        """Every distinct profile item of the split (each user's union, all users)."""
+        return [item for name in self.names for item in self.users[name].values()]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if self._embed is None:
@@ -178,7 +184,7 @@ class ProfileSource:
         others = [u for u in self.population.names if u != _user(q)]
         # The cutoff comes from the whole true profile: a capped user is still dated.
         cutoff = _cutoff(q.profile)
-        if cutoff is None and any(i.date for p in self.population.users.values() for i in p.values()):
+        if cutoff is None and self.population.dated:
             return replace(q, profile=())  # nothing can be shown without a date to bound it
         users = others if level == "global" else self._persona(q, own, others)
         return replace(q, profile=self.population.pooled(users, cutoff))

@@ -104,6 +104,7 @@ def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec:
 
 def _gold_logliks(model: Generator, requests: Sequence[Request], questions: Sequence[Question],
                   golds: Mapping[str, str] | None) -> list[float] | None:
+    """gold-loglik of each request, where there are golds and the model scores text."""
     if golds is None or not isinstance(model, LabelScorer):
         return None
     return gold_logliks(model, requests, [golds[q.id] for q in questions], model.tokenizer)
@@ -115,14 +116,14 @@ def _complete_logliks(journal: Journal, questions: Sequence[Question], task: Tas
     """The journal's records, after scoring the gold of those answered without it (a run
     begun with ``gold_loglik`` off, or by an older pergen) from their stored prompts."""
     done = journal.read()
-    if golds is None or not isinstance(model, LabelScorer):
-        return done
     missing = [q for q in questions if "gold_loglik" not in done[q.id]]
     for start in range(0, len(missing), batch_size):
         batch = missing[start:start + batch_size]
         requests = [Request(prompt=done[q.id]["prompt"], input=q.input, retrieved=(), task=task)
                     for q in batch]
-        values = gold_logliks(model, requests, [golds[q.id] for q in batch], model.tokenizer)
+        values = _gold_logliks(model, requests, batch, golds)
+        if values is None:  # nothing to score with
+            return done
         journal.append([{**done[q.id], "gold_loglik": v} for q, v in zip(batch, values)])
     return journal.read() if missing else done
 
@@ -199,7 +200,9 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
             runs[spec_r] = run_selector(ctx, spec_r, selector)
     if golds is not None:
         _score(runs, spec, golds, out, baseline)
-    write_warnings(out, {r: w for r, run in runs.items() if (w := degenerate(run.predictions))})
+    for run in runs.values():
+        run.warning = degenerate(run.predictions)
+    write_warnings(out, {r: run.warning for r, run in runs.items() if run.warning})
     return runs
 
 

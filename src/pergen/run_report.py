@@ -245,8 +245,13 @@ def _bar_png(labels: Sequence[str], values: Sequence[float], title: str, ylabel:
         ax.set_title(title)
         ax.set_ylabel(ylabel)
         ax.margins(y=0.15)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", metadata={"Software": None})
+        return png_of(fig)
+
+
+def png_of(fig: Any) -> bytes:
+    """A matplotlib figure as PNG bytes, without a timestamp or software tag (repeatable)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
     return buf.getvalue()
 
 

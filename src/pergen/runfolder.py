@@ -35,6 +35,7 @@ class RetrieverRun:
     per_example: dict[str, list[float]] = field(default_factory=dict)
     units: dict[str, list[Any]] = field(default_factory=dict)  # what significance tests pair
     gold_loglik: dict[str, float] = field(default_factory=dict)  # question -> mean per token
+    warning: str | None = None  # one answer to (nearly) everything: see `degenerate`
     metrics: dict[str, float] = field(default_factory=dict)
     llm_seconds: float = 0.0
     total_seconds: float = 0.0

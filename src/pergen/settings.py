@@ -54,12 +54,13 @@ class EvalSettings:
     label_mode: str = "auto"
     max_new_tokens: int | None = None
     # Added after 0.1: left out of `key()` at their defaults, so older runs still resume.
-    level: str = "user"
-    persona_k: int = 10
-    personas: int | None = None
-    persona_select: str = "user"
-    min_profile: int = 4
-    profile_cap: int | None = None
+    # The level options' defaults are LevelOptions' own (one place for them).
+    level: str = LevelOptions.level
+    persona_k: int = LevelOptions.persona_k
+    personas: int | None = LevelOptions.personas
+    persona_select: str = LevelOptions.persona_select
+    min_profile: int = LevelOptions.min_profile
+    profile_cap: int | None = LevelOptions.profile_cap
     memory: str = "items"
     summarizer: str = "stats"
     summary_tokens: int = 96

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..levels import Population
 from ..records import ProfileItem, Question
 from ..tasks import TaskSpec
 from .base import MODELS, Request, Tokenizer, WhitespaceTokenizer
@@ -43,11 +44,7 @@ def label_counts(task: TaskSpec, profile: Sequence[ProfileItem]) -> np.ndarray:
 
 def global_distribution(task: TaskSpec, questions: Sequence[Question]) -> np.ndarray:
     """The label distribution over every distinct profile item of the split (add-one)."""
-    seen: dict[tuple[str | None, str], ProfileItem] = {}
-    for q in questions:
-        for item in q.profile:
-            seen.setdefault((q.user_id, item.id), item)
-    counts = label_counts(task, list(seen.values())) + 1.0
+    counts = label_counts(task, Population(questions, task).items()) + 1.0
     return counts / counts.sum()
 
 
@@ -76,8 +73,7 @@ class ProfilePrior:
 
     def prepare(self, questions: Sequence[Question], task: TaskSpec) -> None:
         """Learn the global prior from every profile of the split."""
-        pooled = {(q.user_id, i.id): i for q in questions for i in q.profile}
-        self.global_answer = prior(task, list(pooled.values()))
+        self.global_answer = prior(task, Population(questions, task).items())
 
     def generate(self, requests: Sequence[Request], max_new_tokens: int) -> list[str]:
         answers = []
