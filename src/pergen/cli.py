@@ -137,7 +137,8 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
                                             "summary+items (a summary of the user before them)"),
                  summarizer: str = typer.Option("stats", "--summarizer", help="llm (the run's "
                                                 "model writes it) or stats (no LLM)"),
-                 summary_tokens: int = typer.Option(96, "--summary-tokens"),
+                 summary_tokens: int = typer.Option(96, "--summary-tokens", help="Longest "
+                                                    "summary the llm summarizer writes"),
                  prior_strength: float = typer.Option(1.0, "--prior-strength", help="Label mode "
                                                       "prior: weight of log p(label | user)"),
                  summaries: Path | None = typer.Option(None, "--summaries", help="Summary cache "

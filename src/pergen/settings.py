@@ -148,7 +148,12 @@ def check_task_fit(task: TaskSpec, model: Generator, settings: EvalSettings) -> 
         check_labelled(task, "label mode prior")
     check = getattr(model, "check_task", None)
     if check is not None:
-        check(task)
+        try:
+            check(task)
+        except ConfigError as e:  # the model's own refusal: say which option chose it
+            if e.option is not None:
+                raise
+            raise ConfigError(f"{{option}} {model.name}: {e}", option="model") from None
     if settings.memory != "items" and settings.summarizer == "llm" and \
             model.name.partition(":")[0] in NOT_LLMS:
         raise ConfigError(f"{{option}} llm needs an LLM to write the summaries; {model.name} "
