@@ -37,15 +37,26 @@ def _values(folder: Path, retriever: str, metric: str) -> dict[str, float] | Non
     return {q: row[metric] for q, row in json.loads(path.read_text()).items() if metric in row}
 
 
-def trivial(name: str, out: Path, n: int) -> tuple[str, float]:
-    """The trivial answer on the same first `n` questions, through pergen (no LLM)."""
+def trivial(name: str, out: Path, n: int) -> list[str]:
+    """Table cells of the trivial answers on the same first `n` questions (name, n, value,
+    p against no profile), run through pergen itself (no LLM: seconds)."""
     folder, metric, task = SETS[name]
     if name == "tweets":  # a choice task: the constant answer is the trivial one
         golds = json.loads((DATA / folder / "dev_outputs.json").read_text())["golds"][:n]
-        return "always [1]", sum(g["output"] == "[1]" for g in golds) / len(golds)
-    runs = evaluate(DATA / folder, "dev", ["none"], out / f"{name}-trivial-{n}", task=task,
-                    model="copy-input", limit=n, progress=False)
-    return "copy-input", runs["none"].metrics[metric]
+        share = sum(g["output"] == "[1]" for g in golds) / len(golds)
+        return [f"always [1] | {n} | {share:.4f} |"]
+    rows = []
+    for model, retriever in (("copy-input", "none"), ("knn", "bm25")):
+        folder_out = out / f"{name}-{model}-{n}"
+        runs = evaluate(DATA / folder, "dev", [retriever], folder_out, task=task, model=model,
+                        limit=n, progress=False)
+        base = _values(out / f"{name}-items", "none", metric) or {}
+        mine = _values(folder_out, retriever, metric) or {}
+        ids = [q for q in base if q in mine]
+        p = compare(metric, [mine[q] for q in ids], [base[q] for q in ids]).p_value
+        label = model + (f" ({retriever})" if model == "knn" else "")
+        rows.append(f"{label} | {n} | {runs[retriever].metrics[metric]:.4f} | {p:.3g}")
+    return rows
 
 
 def table(out: Path, name: str) -> str:
@@ -53,9 +64,10 @@ def table(out: Path, name: str) -> str:
     base = {m: _values(out / f"{name}-items", "none", m) for m in (metric, GOLD_LOGLIK)}
     if not base[metric]:
         return f"### {name} dev\n\nnot run yet\n"
-    label, value = trivial(name, out, len(base[metric]))
+    n = len(base[metric])
     lines = [f"### {name} dev", "", f"| configuration | n | {metric} | p | {GOLD_LOGLIK} | p |",
-             "|---|---|---|---|---|---|", f"| trivial: {label} | {len(base[metric])} | {value:.4f} | | | |"]
+             "|---|---|---|---|---|---|"]
+    lines += [f"| trivial: {cells} | | |" for cells in trivial(name, out, n)]
     for row, suffix, retriever in ROWS:
         cells = []
         n = 0
