@@ -85,7 +85,8 @@ def _renumbered(items: Sequence[ProfileItem]) -> tuple[ProfileItem, ...]:
                  for i, item in enumerate(items))
 
 
-def _user(q: Question) -> str:
+def user_key(q: Question) -> str:
+    """The population's name of a question's user (the question itself when it has none)."""
     return q.user_id if q.user_id is not None else f"question:{q.id}"
 
 
@@ -97,7 +98,7 @@ class Population:
         self.task = task
         self.users: dict[str, dict[str, ProfileItem]] = {}
         for q in questions:
-            known = self.users.setdefault(_user(q), {})
+            known = self.users.setdefault(user_key(q), {})
             for item in q.profile:
                 known.setdefault(item.id, item)
         self.names = sorted(self.users)
@@ -159,7 +160,8 @@ class Population:
         return _renumbered(items)
 
 
-def _cutoff(profile: Sequence[ProfileItem]) -> str | None:
+def date_cutoff(profile: Sequence[ProfileItem]) -> str | None:
+    """The newest date of a profile: other users' items must be no later (None: undated)."""
     dates = [item.date for item in profile if item.date]
     return max(dates) if dates else None
 
@@ -181,9 +183,9 @@ class ProfileSource:
         if level == "user":
             return replace(q, profile=own)
         assert self.population is not None
-        others = [u for u in self.population.names if u != _user(q)]
+        others = [u for u in self.population.names if u != user_key(q)]
         # The cutoff comes from the whole true profile: a capped user is still dated.
-        cutoff = _cutoff(q.profile)
+        cutoff = date_cutoff(q.profile)
         if cutoff is None and self.population.dated:
             return replace(q, profile=())  # nothing can be shown without a date to bound it
         users = others if level == "global" else self._persona(q, own, others)

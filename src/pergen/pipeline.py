@@ -10,7 +10,7 @@ run after their pool and reuse its answers.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -138,7 +138,9 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
              min_profile: int = 4, profile_cap: int | None = None,
              memory: str = "items", summarizer: str = "stats", summary_tokens: int = 96,
              summaries_dir: str | Path | None = None, prior_strength: float = 1.0,
-             embed: Embed | None = None) -> dict[str, RetrieverRun]:
+             embed: Embed | None = None,
+             reprofile: Callable[[Question], Question] | None = None
+             ) -> dict[str, RetrieverRun]:
     """Run every retriever on a split; write predictions, per-example scores, metrics,
     significance against `baseline` and a Markdown table.
 
@@ -149,6 +151,8 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
     `level` and its options (`pergen.levels`) say whose items form each profile: the
     user's (capped to `profile_cap` most recent), a persona's, or everyone's; `embed`
     replaces the dense encoder that places users (tests pass a cheap one).
+    `reprofile` replaces each question's profile after its level formed it: the swap
+    study (`pergen.swapstudy`) puts another user's profile there.
 
     `memory` ``summary`` or ``summary+items`` puts a summary of each profile
     (`pergen.summaries`, by `summarizer`) in the prompt, instead of or before the items;
@@ -178,6 +182,8 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
     check_task_fit(spec, generator, settings)
     everyone = questions
     questions = profiles_at_level(questions, spec, settings.levels(), embed)
+    if reprofile is not None:
+        questions = [reprofile(q) for q in questions]
     summaries = _summaries(everyone, questions, spec, generator, settings, summaries_dir, out_dir,
                            progress)
     label_prior = global_distribution(spec, everyone) if label_mode == "prior" else None
