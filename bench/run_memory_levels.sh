@@ -9,12 +9,14 @@ OUT=${OUT:-runs/memory-levels}
 COLD_LIMIT=${COLD_LIMIT:-60}
 SETS=${SETS:-huffpost tweets}
 PERGEN=${PERGEN:-.venv/bin/pergen}
+# SKIP_COLD=1: no cold-start sweeps; ONLY_COLD=1: only them.
 # LIMIT=N: the first N questions of each split only (a quicker, smaller-n table).
 H=(--data "$DATA/huffpost_headlines" --split dev ${LIMIT:+--limit $LIMIT})
 T=(--data "$DATA/troll_tweets_authorship" --split dev --task examples/tasks/tweet_authorship.toml
    --label-mode calibrate ${LIMIT:+--limit $LIMIT})
 
 for set in $SETS; do
+    [ -n "${ONLY_COLD:-}" ] && break
     if [ "$set" = huffpost ]; then A=("${H[@]}"); else A=("${T[@]}"); fi
     $PERGEN evaluate "${A[@]}" --retriever none --retriever bm25 --retriever recency \
         --out "$OUT/$set-items"
