@@ -29,7 +29,8 @@ def test_generation_run_writes_every_result_file(synthetic, tmp_path: Path) -> N
     significance = json.loads((out / "significance.json").read_text())
     assert significance["baseline"] == "none" and "bm25" in significance["p_values"]
     assert "| bm25 |" in (out / "table.md").read_text()
-    assert model.calls == 12 and model.scored == 12  # 6 questions x 2 retrievers
+    # 6 questions x 2 retrievers, scored twice: the gold, and the answer (its confidence)
+    assert model.calls == 12 and model.scored == 24
     # gold-loglik, the sensitive measure: the fake finds more of the gold's words in a
     # prompt that holds the user's items; paired t-test against none.
     assert runs["bm25"].metrics["gold-loglik"] > runs["none"].metrics["gold-loglik"]
@@ -40,10 +41,11 @@ def test_gold_loglik_is_completed_on_resume_without_answering_again(synthetic, t
     data = synthetic("generation")
     first = FakeLM()
     runs = evaluate(data, "dev", ["none", "bm25"], tmp_path / "run", model=first,
-                    gold_loglik=False, progress=False)
+                    gold_loglik=False, confidence="none", progress=False)
     assert "gold-loglik" not in runs["bm25"].metrics and first.scored == 0
     again = FakeLM()
-    runs = evaluate(data, "dev", ["none", "bm25"], tmp_path / "run", model=again, progress=False)
+    runs = evaluate(data, "dev", ["none", "bm25"], tmp_path / "run", model=again,
+                    confidence="none", progress=False)
     assert again.calls == 0 and again.scored == 12  # from the journal's stored prompts
     assert "gold-loglik" in runs["bm25"].metrics
     assert "gold-loglik" in json.loads((tmp_path / "run" / "metrics.json").read_text())["bm25"]

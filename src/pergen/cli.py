@@ -40,7 +40,8 @@ FLAGS = {"data_dir": "--data", "split": "--split", "task": "--task", "limit": "-
          "profile_cap": "--profile-cap", "persona_k": "--persona-k", "personas": "--personas",
          "persona_select": "--persona-select", "min_profile": "--min-profile",
          "memory": "--memory", "summarizer": "--summarizer", "summary_tokens": "--summary-tokens",
-         "prior_strength": "--prior-strength"}
+         "prior_strength": "--prior-strength", "confidence": "--confidence",
+         "abstain_below": "--abstain-below", "coverage": "--coverage", "fallback": "--fallback"}
 """Python parameter -> CLI flag, so that errors speak the options the user typed."""
 
 
@@ -143,7 +144,19 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
                                                       "prior: weight of log p(label | user)"),
                  summaries: Path | None = typer.Option(None, "--summaries", help="Summary cache "
                                                        "folder (default: pergen's cache; "
-                                                       "`pergen summarize` fills one)")) -> None:
+                                                       "`pergen summarize` fills one)"),
+                 confidence: str = typer.Option("prob", "--confidence", help="Confidence per "
+                                                "answer: prob (the model's probability), "
+                                                "verbal (the model says 0-100) or none"),
+                 abstain_below: float | None = typer.Option(None, "--abstain-below", help="Answers "
+                                                            "below this confidence get the "
+                                                            "--fallback"),
+                 coverage: float | None = typer.Option(None, "--coverage", help="Answer this "
+                                                       "share, the most confident (picks the "
+                                                       "threshold on the run)"),
+                 fallback: str = typer.Option("abstain", "--fallback", help="Below the "
+                                              "threshold: abstain (no prediction), none (keep "
+                                              "it), persona, global or profile-prior")) -> None:
     """Retrieve, prompt, generate and score; print a Table-3 style comparison.
 
     Several --level or --profile-cap values run a cold-start sweep: one run folder each
@@ -157,7 +170,8 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
         batch_size=batch_size, baseline=baseline, gold_loglik=gold_loglik, persona_k=persona_k,
         personas=personas, persona_select=persona_select, min_profile=min_profile,
         memory=memory, summarizer=summarizer, summary_tokens=summary_tokens,
-        summaries_dir=summaries, prior_strength=prior_strength)
+        summaries_dir=summaries, prior_strength=prior_strength, confidence=confidence,
+        abstain_below=abstain_below, coverage=coverage, fallback=fallback)
     if len(level) > 1 or len(caps) > 1:
         from .coldstart import sweep
         sweep(data, split, retriever, out_dir, level, caps, **options)
@@ -167,6 +181,7 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
     runs = evaluate(data, split, retriever, out_dir, level=level[0], profile_cap=caps[0],
                     **options)
     _print_summary_counts(Path(out_dir))
+    _print_selective(Path(out_dir))
     if any(r.metrics for r in runs.values()):
         table = comparison_of(runs, baseline)
         print_table(out, table, title=f"{Path(data).name} / {split}", baseline=baseline)
@@ -177,6 +192,27 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
         err.print(f"note: {GOLD_LOGLIK} not measured: the split has no gold outputs or "
                   f"{model} cannot score text")
     err.print(f"results in {out_dir}")
+
+
+def _print_selective(out_dir: Path) -> None:
+    """The selective-prediction table and its notes (thresholds chosen, no confidence)."""
+    from rich.table import Table
+
+    from .selective_report import load, notes, table
+    summary = load(out_dir)
+    if not summary:
+        return
+    header, rows = table(summary)
+    if header:
+        t = Table(title="confidence and abstention", caption="@c: the metric over the c most "
+                  "confident answers; full: abstained counted as worst")
+        for i, h in enumerate(header):
+            t.add_column(h, justify="right" if i else "left")
+        for row in rows:
+            t.add_row(*row)
+        out.print(t)
+    for line in notes(summary):
+        err.print(f"note: {rich_escape(line)}")
 
 
 def _print_summary_counts(out_dir: Path) -> None:
@@ -232,15 +268,39 @@ def score_cmd(golds: Path = typer.Option(..., "--golds", help="Gold outputs JSON
               task: str | None = typer.Option(None, "--task",
                                                  help="Default: the golds file's 'task'"),
               missing: str = typer.Option("error", "--missing", help="A question without a "
-                                          "prediction: error, or worst (scored as wrong)")) -> None:
-    """Print the task's metrics as JSON, as the official LaMP evaluator computes them."""
+                                          "prediction: error, worst (scored as wrong) or "
+                                          "abstain (worst, plus the metrics over the answered)"),
+              confidence: Path | None = typer.Option(None, "--confidence", help="confidence.json "
+                                                     "of the predictions: adds coverage 50/80/"
+                                                     "100%, AURC and ECE"),
+              charts: Path | None = typer.Option(None, "--charts", help="Folder for the "
+                                                 "risk-coverage and reliability PNGs (needs "
+                                                 "--confidence)")) -> None:
+    """Print the task's metrics as JSON, as the official LaMP evaluator computes them.
+
+    With --missing abstain or --confidence: {"metrics": ..., "answered": ..., "selective":
+    ...} (see `pergen.abstention`)."""
     from .data import load_outputs
     from .metrics import score
     from .tasks import get_task
+    if charts is not None and confidence is None:
+        raise typer.BadParameter("needs --confidence", param_hint="--charts")
     g = load_outputs(golds)
     p = load_outputs(preds)
     spec = get_task(task or g.task)
-    json.dump(score(spec, g.by_id, p.by_id, missing=missing), sys.stdout, indent=2)
+    if confidence is None and missing != "abstain":
+        json.dump(score(spec, g.by_id, p.by_id, missing=missing), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    from .abstention import load_confidence, score_predictions
+    found = score_predictions(spec, g.by_id, p.by_id,
+                              load_confidence(confidence) if confidence else None, missing)
+    if charts is not None:
+        from .selective_report import charts as selective_charts
+        from .storage import atomic_write_bytes
+        for file, _, png in selective_charts({preds.stem: found["selective"]}):
+            atomic_write_bytes(charts / file, png)
+    json.dump(found, sys.stdout, indent=2)
     sys.stdout.write("\n")
 
 
@@ -374,7 +434,8 @@ def demo_cmd(out_dir: Path = typer.Option(Path("runs/demo"), "--out"),
                  baseline="none", vote_k=None, gold_loglik=True, level=["user"],
                  profile_cap=["all"], persona_k=10, personas=None, persona_select="user",
                  min_profile=4, memory="items", summarizer="stats", summary_tokens=96,
-                 summaries=None, prior_strength=1.0)
+                 summaries=None, prior_strength=1.0, confidence="prob", abstain_below=None,
+                 coverage=None, fallback="abstain")
 
 
 def main() -> None:  # pragma: no cover

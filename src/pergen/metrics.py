@@ -264,11 +264,16 @@ def feedback(task: TaskSpec, pred: str, gold: str) -> float:
     return get_metric(kind).values([pred], [gold], task.labels)[0]
 
 
+MISSING = ("error", "worst", "abstain")
+"""A question without a prediction: an error, or the worst answer (``abstain`` scores as
+``worst``; `pergen.abstention` adds the metric over the answered questions)."""
+
+
 def _aligned(golds: Mapping[str, str], preds: Mapping[str, str],
              missing: str) -> tuple[list[str], list[str]]:
     """Golds and predictions in golds order; extra prediction ids are ignored."""
-    if missing not in ("error", "worst"):
-        raise bad_choice("missing", missing, ("error", "worst"))
+    if missing not in MISSING:
+        raise bad_choice("missing", missing, MISSING)
     if not golds:
         raise DataError("no gold answers to score")
     absent = [qid for qid in golds if qid not in preds]

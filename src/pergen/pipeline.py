@@ -19,7 +19,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import data as lamp
+from .abstention import Reanswer, TrustOptions, check_trust_fit, settle
 from .calibration import argmax_labels, calibrated_scores
+from .confidence import Measured, answer_confidence, run_confidence
 from .levels import Embed, Population, profiles_at_level
 from .llm import get_model
 from .llm.base import Generator, LabelScorer, Request
@@ -41,20 +43,24 @@ from .tasks import TaskSpec
 __all__ = ["LABEL_MODES", "EvalSettings", "RetrieverRun", "build_retrievers", "evaluate",
            "run_retriever", "slug"]
 
+CALIBRATED = ("calibrate", "prior")  # label modes whose final labels need the whole run
+
 
 def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec: str,
                   model: Generator, settings: EvalSettings, folder: Path, batch_size: int = 8,
                   progress: bool = True, retriever: Retriever | None = None,
                   golds: Mapping[str, str] | None = None,
                   summaries: Mapping[str, str] | None = None,
-                  label_prior: np.ndarray | None = None) -> RetrieverRun:
+                  label_prior: np.ndarray | None = None, confidence: str = "prob"
+                  ) -> RetrieverRun:
     """Answer every question with one retriever; finished questions are never redone.
 
     With `golds` (and a model that scores text), each record also gets the gold output's
     mean log-probability per token given the same prompt (``gold_loglik``). `summaries`
     (question id -> text) go before the items, or replace them with memory ``summary``.
     `label_prior` is the split's label distribution that label mode ``prior`` smooths
-    each user's own toward.
+    each user's own toward. `confidence` (`pergen.confidence`: prob, verbal or none) is
+    measured for every final answer.
     """
     started = time.perf_counter()
     journal = claim(folder, retriever_spec, settings.key())
@@ -73,6 +79,8 @@ def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec:
         t0 = time.perf_counter()
         answers, scores = answer(model, requests, task, settings)
         likelihoods = _gold_logliks(model, requests, batch, golds)
+        asked = answer_confidence(confidence, model, requests, answers, scores is not None,
+                                 final=scores is None or settings.label_mode not in CALIBRATED)
         llm_seconds += time.perf_counter() - t0
         records: list[dict[str, object]] = [
             {"id": q.id, "output": a, "retrieved": [i.id for i in req.retrieved],
@@ -81,12 +89,15 @@ def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec:
             record["label_scores"] = s
         for record, ll in zip(records, likelihoods or ()):
             record["gold_loglik"] = ll
+        for record, c in zip(records, asked or ()):
+            record["confidence"] = c
         journal.append(records)
         bar.update(len(batch))
     bar.close()
     done = _complete_logliks(journal, questions, task, model, golds, batch_size)
     predictions = {q.id: done[q.id]["output"] for q in questions}
-    if settings.label_mode in ("calibrate", "prior"):
+    matrix = None
+    if settings.label_mode in CALIBRATED:
         labels = list(task.labels or ())
         matrix = calibrated_scores([done[q.id]["label_scores"] for q in questions], len(labels))
         if settings.label_mode == "prior":
@@ -95,11 +106,23 @@ def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec:
                                   settings.prior_strength)
         predictions = dict(zip(predictions, argmax_labels(matrix, labels)))
     lamp.write_outputs(folder / "predictions.json", task.name, predictions)
+    t0 = time.perf_counter()
+    sure = run_confidence(confidence, model, task, journal, questions, predictions, matrix,
+                          batch_size)
+    llm_seconds += time.perf_counter() - t0
     likelihood = {q.id: done[q.id]["gold_loglik"] for q in questions
                   if "gold_loglik" in done[q.id]} if golds is not None else {}
     return RetrieverRun(retriever_spec, predictions, llm_seconds=llm_seconds,
                         total_seconds=time.perf_counter() - started,
-                        gold_loglik=likelihood if len(likelihood) == len(questions) else {})
+                        gold_loglik=likelihood if len(likelihood) == len(questions) else {},
+                        confidence=sure.values, confidence_note=_note(sure))
+
+
+def _note(sure: Measured) -> str | None:
+    if sure.unparsed:
+        return (f"{sure.unparsed} {sure.method} replies held no usable number: those answers "
+                "have no confidence (they rank last, and count as unsure)")
+    return sure.note
 
 
 def _gold_logliks(model: Generator, requests: Sequence[Request], questions: Sequence[Question],
@@ -139,7 +162,9 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
              memory: str = "items", summarizer: str = "stats", summary_tokens: int = 96,
              summaries_dir: str | Path | None = None, prior_strength: float = 1.0,
              embed: Embed | None = None,
-             reprofile: Callable[[Question], Question] | None = None
+             reprofile: Callable[[Question], Question] | None = None,
+             confidence: str = "prob", abstain_below: float | None = None,
+             coverage: float | None = None, fallback: str = "abstain"
              ) -> dict[str, RetrieverRun]:
     """Run every retriever on a split; write predictions, per-example scores, metrics,
     significance against `baseline` and a Markdown table.
@@ -158,6 +183,12 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
     (`pergen.summaries`, by `summarizer`) in the prompt, instead of or before the items;
     summaries are cached in `summaries_dir` (default: pergen's cache) and reused.
 
+    `confidence` (prob, verbal or none; `pergen.confidence`) gives every answer a
+    confidence in [0, 1]; with `abstain_below` or `coverage`, answers below the threshold
+    are replaced by the `fallback` (`pergen.abstention`, which also states the scoring
+    rule of abstained questions). ``OUT/selective.json`` holds, per retriever, the metric
+    at 50/80/100% coverage, the risk-coverage curve, AURC and ECE.
+
     Every setting is checked before any data is loaded or any file written. Returns the
     runs by retriever spec. Metrics need the split's outputs file; without one (a test
     split) only predictions are written.
@@ -172,6 +203,7 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
         persona_k=persona_k, personas=personas, persona_select=persona_select,
         min_profile=min_profile, profile_cap=profile_cap, memory=memory, summarizer=summarizer,
         summary_tokens=summary_tokens, prior_strength=prior_strength)
+    trust = TrustOptions(confidence, abstain_below, coverage, fallback)
     check_split(data_dir, split)
     spec = resolve_task(data_dir, split, task)
     selectors = {s: get_selector(s) for s in specs if s.partition(":")[0] in SELECTORS}
@@ -180,6 +212,7 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
     generator = get_model(model) if isinstance(model, str) else model
     settings = replace(draft, task=spec.name, model=getattr(generator, "name", str(model)))
     check_task_fit(spec, generator, settings)
+    check_trust_fit(trust, spec, generator, list(selectors))
     everyone = questions
     questions = profiles_at_level(questions, spec, settings.levels(), embed)
     if reprofile is not None:
@@ -198,12 +231,16 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
     for spec_r, retriever in built.items():
         runs[spec_r] = run_retriever(questions, spec, spec_r, generator, settings,
                                      out / slug(spec_r), batch_size, progress, retriever,
-                                     golds if gold_loglik else None, summaries, label_prior)
+                                     golds if gold_loglik else None, summaries, label_prior,
+                                     trust.confidence)
     if selectors:
         requests = [rank_request(spec, q, with_date) for q in questions]
         ctx = SelectionContext(questions, requests, spec, built, runs, out)
         for spec_r, selector in selectors.items():
             runs[spec_r] = run_selector(ctx, spec_r, selector)
+    reanswer = _reanswerer(everyone, spec, generator, settings, built, out, batch_size, progress,
+                           label_prior, embed)
+    settle(runs, trust, questions, everyone, spec, golds, out, reanswer)
     if golds is not None:
         _score(runs, spec, golds, out, baseline)
     for run in runs.values():
@@ -216,8 +253,9 @@ def _score(runs: dict[str, RetrieverRun], task: TaskSpec, golds: dict[str, str],
            baseline: str) -> None:
     with_likelihood = all(run.gold_loglik for run in runs.values())
     for spec_r, run in runs.items():
-        run.metrics = score(task, golds, run.predictions)
-        run.per_example = per_example(task, golds, run.predictions)
+        missing = "worst" if run.abstained else "error"  # abstained: the worst answer
+        run.metrics = score(task, golds, run.predictions, missing=missing)
+        run.per_example = per_example(task, golds, run.predictions, missing=missing)
         run.units = units(task, golds, run.predictions)
         if with_likelihood:  # only where every method has it: a table compares like with like
             values = [run.gold_loglik[qid] for qid in golds]
@@ -243,8 +281,33 @@ def run_selector(ctx: SelectionContext, spec: str, selector: Selector) -> Retrie
     lamp.write_outputs(folder / "predictions.json", ctx.task.name, predictions)
     likelihood = {qid: ctx.runs[choice].gold_loglik[qid] for qid, choice in choices.items()
                   if qid in ctx.runs[choice].gold_loglik}
+    sure = {qid: ctx.runs[choice].confidence[qid] for qid, choice in choices.items()
+            if qid in ctx.runs[choice].confidence}
     return RetrieverRun(spec, predictions, total_seconds=time.perf_counter() - started,
-                        gold_loglik=likelihood if len(likelihood) == len(choices) else {})
+                        gold_loglik=likelihood if len(likelihood) == len(choices) else {},
+                        confidence=sure)
+
+
+def _reanswerer(everyone: Sequence[Question], task: TaskSpec, model: Generator,
+                settings: EvalSettings, built: Mapping[str, Retriever], out: Path,
+                batch_size: int, progress: bool, label_prior: np.ndarray | None,
+                embed: Embed | None) -> Reanswer:
+    """The persona / global fallback: the same retriever and model answer the unsure
+    questions again from that level's items (memory: items), in
+    ``OUT/<retriever>/fallback-<level>/``, a resumable run folder of its own."""
+    at_level: dict[str, dict[str, Question]] = {}
+
+    def reanswer(spec: str, ids: Sequence[str], level: str) -> dict[str, str]:
+        options = replace(settings, level=level, memory="items")
+        if level not in at_level:
+            formed = profiles_at_level(everyone, task, options.levels(), embed)
+            at_level[level] = {q.id: q for q in formed}
+        subset = [at_level[level][qid] for qid in ids]
+        run = run_retriever(subset, task, spec, model, options,
+                            out / slug(spec) / f"fallback-{level}", batch_size, progress,
+                            built[spec], label_prior=label_prior, confidence="none")
+        return run.predictions
+    return reanswer
 
 
 def _summaries(everyone: Sequence[Question], questions: Sequence[Question], task: TaskSpec,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -23,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import selective_report
+from .charts import png_of
 from .errors import ConfigError, DataError, MissingExtraError
 from .metrics import LOWER_IS_BETTER
 from .report import BASELINE, markdown_table, metric_header
@@ -248,13 +249,6 @@ def _bar_png(labels: Sequence[str], values: Sequence[float], title: str, ylabel:
         return png_of(fig)
 
 
-def png_of(fig: Any) -> bytes:
-    """A matplotlib figure as PNG bytes, without a timestamp or software tag (repeatable)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    return buf.getvalue()
-
-
 def charts(a: Analysis) -> list[Chart]:
     names = list(a.rates)
     lo, hi = a.bounds
@@ -397,9 +391,17 @@ def write_report(run_dir: str | Path, metric: str | None = None) -> tuple[Path, 
     run = load_run(run_dir)
     a = analyse(run, metric)
     chart_list = charts(a)
+    md, page = render_markdown(run, a, chart_list), render_html(run, a, chart_list)
+    summary = selective_report.load(run.path)  # confidences: coverage, AURC, ECE, charts
+    trust_charts = selective_report.charts(summary) if summary else []
+    chart_list += [Chart(file, title, png) for file, title, png in trust_charts]
+    if summary:
+        md += "\n" + selective_report.markdown(summary, [(f, t) for f, t, _ in trust_charts])
+        page = page.replace("\n</body>", "\n" + selective_report.html_section(
+            summary, trust_charts) + "\n</body>")
     for c in chart_list:
         atomic_write_bytes(run.path / c.file, c.png)
     md_path, html_path = run.path / MD_NAME, run.path / HTML_NAME
-    atomic_write_text(md_path, render_markdown(run, a, chart_list))
-    atomic_write_text(html_path, render_html(run, a, chart_list))
+    atomic_write_text(md_path, md)
+    atomic_write_text(html_path, page)
     return html_path, md_path

@@ -5,9 +5,12 @@
 - ``journal.jsonl``: finished questions (answer, prompt, retrieved ids), append-only, so an
   interrupted run resumes where it stopped;
 - ``predictions.json`` (LaMP outputs format) and ``scores.json`` (per-example metrics);
+- ``confidence.json`` {question: confidence in [0, 1]}, where the model gives one
+  (`pergen.confidence`); a threshold and fallback go under ``abstention`` in ``run.json``;
 
-and at the top ``metrics.json``, ``significance.json``, ``table.md`` and, when selectors
-ran, ``selection.json``. Every result file is written atomically.
+and at the top ``metrics.json``, ``significance.json``, ``table.md``, ``selective.json``
+(coverage, AURC, ECE per retriever: `pergen.abstention`) and, when selectors ran,
+``selection.json``. Every result file is written atomically.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ class RetrieverRun:
     per_example: dict[str, list[float]] = field(default_factory=dict)
     units: dict[str, list[Any]] = field(default_factory=dict)  # what significance tests pair
     gold_loglik: dict[str, float] = field(default_factory=dict)  # question -> mean per token
+    confidence: dict[str, float] = field(default_factory=dict)  # question -> [0, 1], if measured
+    confidence_note: str | None = None  # why there is no confidence, or replies not parsed
+    abstained: list[str] = field(default_factory=list)  # questions left without a prediction
     warning: str | None = None  # one answer to (nearly) everything: see `degenerate`
     metrics: dict[str, float] = field(default_factory=dict)
     llm_seconds: float = 0.0
