@@ -214,3 +214,16 @@ def test_tiny_models_generate_choose_and_score_consistently(kind, smol_path, tmp
     shared = model.label_logliks(reqs[1], [model.tokenizer.encode(x) for x in labels])
     assert shared == pytest.approx(model.loglik([reqs[1]] * 3, labels), abs=1e-4)
     assert choose(model, reqs, labels)[0] in labels
+
+
+# -- devices ---------------------------------------------------------------------------
+def test_device_resolution_and_refusals():
+    from pergen.torchutil import resolve_device
+
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ConfigError, match="not a device; accepted: auto, cpu, cuda"):
+        resolve_device("tpu9")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="torch sees no CUDA GPU"):
+            resolve_device("cuda")

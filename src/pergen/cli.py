@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape as rich_escape
 
 from .errors import PergenError
-from .llm import MODELS
+from .llm import DEFAULT_MODEL, MODELS
 from .retrievers import RETRIEVERS
 from .selectors import SELECTORS
 
@@ -52,7 +52,8 @@ def names(registry: Any) -> str:
 RETRIEVER_HELP = (f"Retrievers: {names(RETRIEVERS)} (dense, dense-cos, ropg-* take :FOLDER, "
                   "rrf takes :a+b+c, random takes :SEED)")
 SELECTOR_HELP = f"; selectors: {names(SELECTORS)} (rspg-* take :FOLDER, qpp-* take :a+b+c)"
-MODEL_HELP = f"Models: {names(MODELS)} (hf:PATH, openai:MODEL@BASE_URL)"
+MODEL_HELP = (f"Models: {names(MODELS)} (hf:PATH, gguf:PATH, openai:MODEL@URL[,URL2]); an "
+              "embedded model on another engine: NAME:llama.cpp or NAME:transformers")
 
 DataOpt = typer.Option(..., "--data", help="Folder with {split}_questions.json / _outputs.json")
 SplitOpt = typer.Option("dev", "--split", help="Split name: train, dev or test")
@@ -100,7 +101,7 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
                  out_dir: Path = typer.Option(..., "--out", help="Run folder (resumable)"),
                  task: str | None = TaskOpt, limit: int | None = LimitOpt,
                  k: int = typer.Option(4, "--k", min=0, help="Profile items in the prompt"),
-                 model: str = typer.Option("smollm2", "--model", help=MODEL_HELP),
+                 model: str = typer.Option(DEFAULT_MODEL, "--model", help=MODEL_HELP),
                  max_length: int = typer.Option(512, "--max-length", help="Prompt token budget"),
                  view: str = typer.Option("full", "--profile-view",
                                           help="full, output-only or input-only"),
@@ -230,7 +231,7 @@ def summarize_cmd(data: Path = DataOpt, split: str = SplitOpt, task: str | None 
                   out_dir: Path | None = typer.Option(None, "--out", help="Summary cache folder "
                                                       "(default: pergen's cache)"),
                   summarizer: str = typer.Option("llm", "--summarizer", help="llm or stats"),
-                  model: str = typer.Option("smollm2", "--model", help=MODEL_HELP),
+                  model: str = typer.Option(DEFAULT_MODEL, "--model", help=MODEL_HELP),
                   summary_tokens: int = typer.Option(96, "--summary-tokens")) -> None:
     """Summarize every user's profile ahead of `evaluate --memory summary` (resumable)."""
     from .summaries import summarize
@@ -309,7 +310,7 @@ def score_cmd(golds: Path = typer.Option(..., "--golds", help="Gold outputs JSON
 def feedback_cmd(data: Path = DataOpt, split: str = typer.Option("train", "--split"),
                  out_dir: Path = typer.Option(..., "--out", help="Feedback store folder (resumable)"),
                  task: str | None = TaskOpt, limit: int | None = LimitOpt,
-                 model: str = typer.Option("smollm2", "--model", help=MODEL_HELP),
+                 model: str = typer.Option(DEFAULT_MODEL, "--model", help=MODEL_HELP),
                  retriever: list[str] | None = typer.Option(
                      None, "--retriever", help="Initial retriever (default dense; repeat for the "
                      "union of several) or, with --per-retriever, the pool (default none, recency,"
@@ -391,6 +392,41 @@ def train_selector_cmd(
     _print_best(history, out_dir, f"rspg-{mode}")
 
 
+@app.command("swap-study")
+@friendly
+def swap_study_cmd(data: Path = DataOpt, split: str = SplitOpt,
+                   retriever: str = typer.Option("bm25", "--retriever", help="The method's "
+                                                 "retriever. " + RETRIEVER_HELP),
+                   out_dir: Path = typer.Option(..., "--out", help="Study folder: one run "
+                                                "folder per condition (resumable)"),
+                   task: str | None = TaskOpt, limit: int | None = LimitOpt,
+                   model: str = typer.Option(DEFAULT_MODEL, "--model", help=MODEL_HELP),
+                   k: int = typer.Option(4, "--k", min=0, help="Profile items in the prompt"),
+                   max_length: int = typer.Option(512, "--max-length"),
+                   view: str = typer.Option("full", "--profile-view"),
+                   position: str = typer.Option("before", "--profile-position"),
+                   with_date: bool = typer.Option(False, "--with-date"),
+                   label_mode: str = typer.Option("auto", "--label-mode"),
+                   prior_strength: float = typer.Option(1.0, "--prior-strength"),
+                   batch_size: int = typer.Option(8, "--batch-size", min=1),
+                   gold_loglik: bool = typer.Option(True, "--gold-loglik/--no-gold-loglik"),
+                   confidence: str = typer.Option("prob", "--confidence", help="prob, verbal "
+                                                  "or none"),
+                   seed: int = typer.Option(0, "--seed", help="Which partner each bin and "
+                                            "random draw (same seed, same partners)"),
+                   bins: int = typer.Option(10, "--bins", help="Similarity bins (10: deciles)")
+                   ) -> None:
+    """Near-miss study (note 001): answer each question with another user's profile, the
+    most similar, one per similarity bin, a random and the least similar, and measure the
+    drop against the user's own: OUT/swap.json, swap.md and swap.png."""
+    from .swapstudy import swap_study
+    swap_study(data, split, retriever, out_dir, task=task, model=model, limit=limit, seed=seed,
+               bins=bins, k=k, max_length=max_length, view=view, position=position,
+               with_date=with_date, label_mode=label_mode, prior_strength=prior_strength,
+               batch_size=batch_size, gold_loglik=gold_loglik, confidence=confidence)
+    err.print(f"swap study: {out_dir / 'swap.md'} and swap.png")
+
+
 @app.command("report")
 @friendly
 def report_cmd(run_dir: Path = typer.Argument(..., help="A folder written by `pergen evaluate`"),
@@ -423,7 +459,7 @@ def _print_best(history: Any, out_dir: Path, name: str) -> None:
 @friendly
 def demo_cmd(out_dir: Path = typer.Option(Path("runs/demo"), "--out"),
              limit: int | None = typer.Option(None, "--limit", min=1),
-             model: str = typer.Option("smollm2", "--model", help=MODEL_HELP)) -> None:
+             model: str = typer.Option(DEFAULT_MODEL, "--model", help=MODEL_HELP)) -> None:
     """Compare no personalization, BM25, recency and dense on real chat data (few minutes)."""
     from .demo import DEMO_RETRIEVERS, demo_data_dir
     data = demo_data_dir()

@@ -10,6 +10,24 @@ from collections.abc import Sequence
 import torch
 
 
+def resolve_device(device: str | None = "auto") -> torch.device:
+    """``auto``/None: a CUDA GPU when torch sees one, else the CPU; ``cuda`` without a GPU
+    is an error that says so, instead of torch's failure at the first tensor moved."""
+    from .errors import ConfigError
+
+    name = (device or "auto").lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"{{option}} {device}: torch sees no CUDA GPU here (torch "
+                          f"{torch.__version__}); use cpu or auto", option="device")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"{{option}} {device!r} is not a device; accepted: auto, cpu, cuda, "
+                          "cuda:N", option="device") from None
+
+
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Mean of the token states over real tokens: (B, T, H) x (B, T) -> (B, H)."""
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)

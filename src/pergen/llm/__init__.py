@@ -1,6 +1,7 @@
 """LLM backends by name: local transformers models, OpenAI-compatible servers, baselines.
 
-``get_model("smollm2")``, ``get_model("hf:/path/to/folder")``,
+``get_model("smollm2")``, ``get_model("smollm2:llama.cpp")``, ``get_model("gguf:/x.gguf")``,
+``get_model("hf:/path/to/folder")``,
 ``get_model("openai:llama3@http://localhost:11434/v1")``, ``get_model("knn")``.
 Backends whose dependencies are missing stay listed and fail only when asked for,
 with the extra to install; torch is imported only when a local model is asked for.
@@ -29,6 +30,8 @@ _LAZY = {
     "smollm2": ("embedded", "transformers", "local"),
     "gemma3-270m": ("embedded", "transformers", "local"),
     "qwen2.5-coder-0.5b": ("embedded", "transformers", "local"),
+    "qwen2.5-coder-1.5b": ("embedded", "llama_cpp", "llama"),
+    "gguf": ("llama_backend", "llama_cpp", "llama"),
     "openai": ("openai_backend", "httpx", "openai"),
 }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..records import ProfileItem
 from ..registry import Registry
@@ -76,6 +76,19 @@ def best_label(scores: Sequence[float], labels: Sequence[str]) -> str:
 def choose(scorer: LabelScorer, requests: Sequence[Request], labels: Sequence[str]) -> list[str]:
     """The most likely label of each request; ties go to the label listed first."""
     return [best_label(s, labels) for s in scorer.label_scores(requests, labels)]
+
+
+class HFTokenizer:
+    """The `Tokenizer` protocol over a Hugging Face tokenizer: no special tokens added."""
+
+    def __init__(self, tok: Any) -> None:
+        self.hf = tok
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.hf(text, add_special_tokens=False)["input_ids"])
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return str(self.hf.decode(list(ids), skip_special_tokens=True))
 
 
 class WhitespaceTokenizer:

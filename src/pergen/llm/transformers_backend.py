@@ -1,4 +1,4 @@
-"""Local transformers models: greedy generation, label choice and log-likelihood on CPU.
+"""Local transformers models: greedy generation, label choice and log-likelihood (CPU or GPU).
 
 `TransformersModel` wraps any local Hugging Face folder. Causal LMs that ship a chat
 template see the prompt as the single user message (with the assistant turn opened);
@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import ConfigError, MissingExtraError
 from ..hf import quiet_progress
-from .base import MODELS, Request, Tokenizer
+from .base import MODELS, HFTokenizer, Request, Tokenizer
 from .gguf import gguf_folder
 
 try:  # every load below passes local_files_only=True: nothing is ever downloaded
@@ -32,20 +32,7 @@ try:  # every load below passes local_files_only=True: nothing is ever downloade
 except ImportError as e:  # pragma: no cover - depends on the install
     raise MissingExtraError("transformers", "local") from e
 
-from ..torchutil import pad_rows  # noqa: E402  (torch is known to be installed here)
-
-
-class HFTokenizer:
-    """The `Tokenizer` protocol over a Hugging Face tokenizer: no special tokens added."""
-
-    def __init__(self, tok: Any) -> None:
-        self.hf = tok
-
-    def encode(self, text: str) -> list[int]:
-        return list(self.hf(text, add_special_tokens=False)["input_ids"])
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return str(self.hf.decode(list(ids), skip_special_tokens=True))
+from ..torchutil import pad_rows, resolve_device  # noqa: E402  (torch is known to be installed here)
 
 
 def _cpu_count() -> int:
@@ -62,16 +49,21 @@ class TransformersModel:
         path: a folder with a config, weights and a tokenizer.
         name: the name reported in results (default ``hf:PATH``).
         batch_size: requests per forward pass in `generate` and `loglik`.
-        dtype: torch dtype name; float32 is the fast one on most CPUs.
+        device: ``auto`` (a CUDA GPU when torch sees one, else the CPU), ``cpu`` or ``cuda``.
+        dtype: torch dtype name, or ``auto``: bfloat16 on a GPU (half the memory, tensor
+            cores), float32 on the CPU (where bfloat16 matmuls are slower on most chips).
         threads: torch intra-op threads (default: every core this process may use).
     """
 
     def __init__(self, path: str | Path, *, name: str | None = None, batch_size: int = 8,
-                 dtype: str = "float32", threads: int | None = None) -> None:
+                 device: str = "auto", dtype: str = "auto", threads: int | None = None) -> None:
         path = Path(path).expanduser()
         if not (path / "config.json").is_file():
             raise ConfigError(f"{path} is not a transformers model folder (no config.json)")
         torch.set_num_threads(threads or _cpu_count())
+        self.device = resolve_device(device)
+        if dtype == "auto":
+            dtype = "bfloat16" if self.device.type == "cuda" else "float32"
         self.name: str = name or f"hf:{path}"
         self.batch_size = max(1, int(batch_size))
         config = AutoConfig.from_pretrained(path, local_files_only=True)
@@ -81,7 +73,7 @@ class TransformersModel:
         with quiet_progress():
             self.model = auto.from_pretrained(path, dtype=getattr(torch, dtype),
                                               local_files_only=True)
-        self.model.eval()
+        self.model.to(self.device).eval()
         tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
         self.tokenizer: Tokenizer = HFTokenizer(tok)
         self._tok = tok
@@ -123,6 +115,7 @@ class TransformersModel:
                     ids, mask = self._pad_right(rows)
                 else:
                     ids, mask, _ = self._pad_left(rows)
+                ids, mask = ids.to(self.device), mask.to(self.device)
                 gen = self.model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
                                           max_new_tokens=max_new_tokens, pad_token_id=self.pad_id,
                                           num_beams=1, temperature=None, top_p=None, top_k=None)
@@ -162,7 +155,9 @@ class TransformersModel:
         if self.is_seq2seq:
             return self._score([prompt] * len(label_ids), label_ids, one_batch=True)
         with torch.inference_mode():
-            out = self.model(input_ids=torch.tensor([prompt]), use_cache=True, logits_to_keep=1)
+            dev = self.device
+            out = self.model(input_ids=torch.tensor([prompt], device=dev), use_cache=True,
+                             logits_to_keep=1)
             first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
             scores = [float(first[c[0]]) if c else 0.0 for c in label_ids]
             rest = [c[:-1] for c in label_ids]  # inputs that predict each label's next tokens
@@ -176,12 +171,13 @@ class TransformersModel:
             ids, mask = self._pad_right([r or [self.pad_id] for r in rest])
             full_mask = torch.cat([torch.ones(len(rest), len(prompt), dtype=torch.long), mask], 1)
             pos = torch.arange(len(prompt), len(prompt) + ids.shape[1]).expand(len(rest), -1)
-            logits = self.model(input_ids=ids, attention_mask=full_mask, position_ids=pos,
+            logits = self.model(input_ids=ids.to(dev), attention_mask=full_mask.to(dev),
+                                position_ids=pos.to(dev),
                                 use_cache=True, **{self._cache_arg: cache}).logits.float()
             logp = torch.log_softmax(logits, dim=-1)
             for j, c in enumerate(label_ids):
                 if len(c) > 1:
-                    steps = logp[j, :len(c) - 1].gather(-1, torch.tensor(c[1:])[:, None])
+                    steps = logp[j, :len(c) - 1].gather(-1, torch.tensor(c[1:], device=dev)[:, None])
                     scores[j] += float(steps.sum())
         return scores
 
@@ -205,8 +201,9 @@ class TransformersModel:
         # (longest continuation + 1) positions need logits: no batch x length x vocab tensor.
         ids, mask, pos = self._pad_left([p + c for p, c in zip(prompts, conts)])
         keep = max(len(c) for c in conts) + 1
-        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos,
-                            logits_to_keep=keep).logits[:, -keep:-1].float()
+        dev = self.device
+        logits = self.model(input_ids=ids.to(dev), attention_mask=mask.to(dev),
+                            position_ids=pos.to(dev), logits_to_keep=keep).logits[:, -keep:-1].float()
         logp = torch.log_softmax(logits, dim=-1)
         out = []
         for row, c in enumerate(conts):
@@ -214,7 +211,7 @@ class TransformersModel:
                 out.append(0.0)
                 continue
             steps = logp[row, keep - 1 - len(c):]  # predictions for the len(c) last tokens
-            out.append(float(steps.gather(-1, torch.tensor(c)[:, None]).sum()))
+            out.append(float(steps.gather(-1, torch.tensor(c, device=dev)[:, None]).sum()))
         return out
 
     def _score_seq2seq(self, prompts: Sequence[list[int]], conts: Sequence[list[int]]) -> list[float]:
@@ -222,6 +219,7 @@ class TransformersModel:
         labels, lab_mask = self._pad_right([list(c) or [self.pad_id] for c in conts])
         lab_mask[[i for i, c in enumerate(conts) if not c]] = 0  # empty target: score 0
         # Passing labels makes the model build its decoder inputs (start token + shift).
+        ids, mask, labels, lab_mask = (t.to(self.device) for t in (ids, mask, labels, lab_mask))
         logits = self.model(input_ids=ids, attention_mask=mask,
                             labels=labels.masked_fill(lab_mask == 0, -100)).logits.float()
         logp = torch.log_softmax(logits, dim=-1)
