@@ -30,10 +30,11 @@ _EXPORTS = {
     "train_retriever": "pergen.ropg",
     "summarize": "pergen.summaries",
     "sweep": "pergen.coldstart",
+    "swap_study": "pergen.swapstudy",
 }
 __all__ = ["build_prompt", "collect_feedback", "evaluate", "get_model", "get_retriever",
-           "get_task", "load_outputs", "load_questions", "rank", "score", "summarize", "sweep",
-           "train_retriever", "write_outputs"]
+           "get_task", "load_outputs", "load_questions", "rank", "score", "summarize", "swap_study",
+           "sweep", "train_retriever", "write_outputs"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .coldstart import sweep
@@ -47,6 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .retrievers import get_retriever
     from .ropg import train_retriever
     from .summaries import summarize
+    from .swapstudy import swap_study
     from .tasks import get_task
 
 

@@ -286,10 +286,17 @@ def swap_study(data_dir: str | Path, split: str, retriever: str, out_dir: str | 
     key = {"seed": seed, "bins": bins, "data_dir": str(Path(data_dir).resolve()), "split": split}
     partners = _stored_partners(out, key)
 
-    population = Population(load_split(data_dir, split), spec, _cached(embed))
+    cached = _cached(embed)
+    population = Population(load_split(data_dir, split), spec, cached)
     swapper = Swapper(population, spec, bins, seed, golds)
     swapped = [c for c in conditions(bins) if c != OWN]
     todo = [q for q in questions if any(q.id not in partners.get(c, {}) for c in swapped)]
+    if todo:  # embed every user's outputs first, user by user: the long part, shown
+        for name in tqdm(population.names, disable=not progress, desc="placing users",
+                         unit="user"):
+            texts = [o for o in map(spec.output_of, population.users[name].values()) if o]
+            if texts:
+                cached(texts)
     for q in tqdm(todo, disable=not progress or not todo, desc="partners", unit="q"):
         for c, p in swapper.partners(q, swapped).items():
             partners.setdefault(c, {})[q.id] = p
