@@ -42,9 +42,13 @@ LABELS = {"own": "own profile", "most": "most similar", "random": "random",
           "least": "least similar"}
 
 
-def label_of(condition: str) -> str:
+def _bin_word(bins: int) -> str:
+    return "decile" if bins == 10 else "bin"
+
+
+def label_of(condition: str, bins: int = 10) -> str:
     if condition.startswith("bin-"):
-        return f"similarity bin {int(condition.removeprefix('bin-'))}"
+        return f"similarity {_bin_word(bins)} {int(condition.removeprefix('bin-'))}"
     return LABELS.get(condition, condition)
 
 
@@ -114,7 +118,8 @@ def summarize(study: SwapStudy, task: TaskSpec, ids: Sequence[str], confidences:
     n_labels = len(task.labels or ())
     rows: dict[str, Any] = {}
     for condition, run in study.runs.items():
-        row: dict[str, Any] = {"label": label_of(condition), "metrics": dict(run.metrics)}
+        row: dict[str, Any] = {"label": label_of(condition, int(meta.get("bins", 10))),
+                               "metrics": dict(run.metrics)}
         partners = study.partners.get(condition)
         if partners is not None:
             shown = [p for p in partners.values() if p.user is not None]
@@ -277,7 +282,7 @@ def _draw(summary: dict[str, Any]) -> bytes:
         if binned:
             ax.errorbar([x for x, _ in binned], [p[0] for _, p in binned],
                         yerr=_yerr([p for _, p in binned]), marker="o", capsize=3,
-                        label="partner from similarity bin")
+                        label=f"partner from a similarity {_bin_word(bins)}")
         for c, x, marker in (("most", 0, "v"), ("least", bins + 1, "^")):
             p = get(rows[c]) if c in rows else None
             if p is not None:
@@ -294,7 +299,8 @@ def _draw(summary: dict[str, Any]) -> bytes:
             if own is not None:
                 ax.axhline(own[0], color="black", linestyle=":", label="own profile")
         ax.set_xticks(range(bins + 2), ["most", *(str(b) for b in range(1, bins + 1)), "least"])
-        ax.set_xlabel("similarity bin of the swapped-in profile (1: most similar)")
+        ax.set_xlabel(f"similarity {_bin_word(bins)} of the swapped-in profile "
+                      "(1: most similar)")
         ax.set_title(title)
         ax.legend(fontsize=7)
     return png_of(fig)

@@ -24,7 +24,9 @@ How partners are chosen (deterministic for a `seed`, whatever `limit` or order):
 - User vectors are the levels feature's (`pergen.levels.Population`): the mean embedding
   of a user's profile outputs with the dense encoder. The real user is placed by the
   outputs of *this question's* profile, not by the union of their profiles: a later
-  question's profile can hold this question's gold output (HuffPost does).
+  question's profile can hold this question's gold output (HuffPost does). A partner is
+  placed by all of their items, as in the levels feature: that only ranks them; what is
+  shown is bounded by date (below).
 - Candidates are the other users (never the user itself) with at least one item that may
   be shown; they are ranked by cosine similarity (ties by name), and each condition picks
   a rank: 0, n - 1, uniform in its bin, or uniform overall, from a random stream keyed
