@@ -64,7 +64,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(srv.fail_status, {"error": "busy"})
         prompt = body["messages"][0]["content"]
         self._send(200, {"choices": [{"message": {"role": "assistant",
-                                                  "content": f"  echo: {prompt}\n"}}]})
+                                                  "content": f"  echo: {prompt}\n"}}],
+                         "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": 3}})
 
     def _send(self, status: int, payload: dict[str, Any]) -> None:
         data = json.dumps(payload).encode()
@@ -147,3 +148,31 @@ def test_unreachable_server_raises_clear_error():
 def test_needs_a_model_name():
     with pytest.raises(ConfigError):
         get_model("openai:@http://127.0.0.1:1/v1")
+
+
+def test_urls_share_the_load_and_usage_lands_in_run_json(server, synthetic, tmp_path):
+    import threading as th
+
+    second = FakeOpenAI()
+    th.Thread(target=second.serve_forever, daemon=True).start()
+    try:
+        from pergen.pipeline import evaluate
+
+        model = get_model(f"openai:tiny@{server.url},{second.url}", concurrency=1)
+        evaluate(synthetic("generation"), "dev", ["none"], tmp_path / "run", model=model,
+                 progress=False)
+    finally:
+        second.shutdown()
+        second.server_close()
+    chats = [[b for b in srv.bodies if "messages" in b] for srv in (server, second)]
+    assert abs(len(chats[0]) - len(chats[1])) <= 1 and chats[1]  # in turn
+    stored = json.loads((tmp_path / "run" / "none" / "run.json").read_text())
+    n = len(chats[0]) + len(chats[1])
+    assert stored["usage"]["requests"] == n and stored["usage"]["completion_tokens"] == 3 * n
+    assert stored["usage"]["prompt_tokens"] > 0
+
+
+def test_scoring_without_logprobs_names_what_to_do(server):
+    model = get_model(f"openai:tiny@{server.url}", max_retries=0)
+    with pytest.raises(BackendError, match="echo and logprobs"):
+        model.loglik(reqs(1), ["x"])

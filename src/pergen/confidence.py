@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 from scipy.special import softmax
 
-from .llm.base import Generator, LabelScorer, Request
+from .llm.base import Generator, LabelScorer, Request, can_score
 from .records import Question
 from .settings import NOT_LLMS
 from .storage import Journal
@@ -105,7 +105,7 @@ def parse_verbal(reply: str) -> float | None:
 
 def unavailable(method: str, model: Generator) -> str | None:
     """Why `model` cannot give `method` confidences, or None when it can."""
-    if method == "prob" and not isinstance(model, LabelScorer):
+    if method == "prob" and not can_score(model):
         return (f"{model.name} does not score text, so its answers have no probability: "
                 "no confidence.json (--confidence verbal asks an LLM instead)")
     if method == "verbal" and model.name.partition(":")[0] in NOT_LLMS:

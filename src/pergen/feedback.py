@@ -31,7 +31,7 @@ from . import data as lamp
 from .errors import ConfigError, DataError, bad_choice
 from .feedback_store import FeedbackKey, FeedbackStore, Pair
 from .llm import get_model
-from .llm.base import Generator, LabelScorer, Request
+from .llm.base import Generator, LabelScorer, Request, can_score
 from .metrics import feedback as metric_feedback
 from .records import Question, Scored
 from .retrievers import RankRequest, Retriever, rank_many
@@ -115,7 +115,7 @@ def _job(data_dir: str | Path, split: str, out_dir: str | Path, limit: int | Non
     generator = get_model(model) if isinstance(model, str) else model
     options = EvalSettings(task=spec.name, model=generator.name, **settings)
     check_task_fit(spec, generator, options)
-    if signal == "loglik" and not isinstance(generator, LabelScorer):
+    if signal == "loglik" and not can_score(generator):
         raise ConfigError(f"{{option}} loglik needs a model that scores text (hf:, smollm2...);"
                           f" {generator.name} cannot: use metric", option="signal")
     key = FeedbackKey(generator.name, spec.name, template_digest(spec, options), "|".join(specs),

@@ -24,14 +24,23 @@ from .calibration import argmax_labels, calibrated_scores
 from .confidence import Measured, answer_confidence, run_confidence
 from .levels import Embed, Population, profiles_at_level
 from .llm import get_model
-from .llm.base import Generator, LabelScorer, Request
+from .llm.base import Generator, Request, can_score
 from .llm.priors import global_distribution, prior_scores
 from .metrics import GOLD_LOGLIK, per_example, score, units
 from .records import Question
 from .report import write_comparison
 from .retrievers import Retriever, get_retriever, rank_many
 from .rspg.context import SelectionContext
-from .runfolder import RetrieverRun, add_selection, claim, degenerate, slug, write_scores, write_warnings
+from .runfolder import (
+    RetrieverRun,
+    add_selection,
+    add_usage,
+    claim,
+    degenerate,
+    slug,
+    write_scores,
+    write_warnings,
+)
 from .selectors import SELECTORS, Selector, get_selector
 from .settings import LABEL_MODES, EvalSettings, check_model, check_retrievers, check_task_fit
 from .splits import check_split, golds_for, load_split, resolve_task
@@ -128,9 +137,10 @@ def _note(sure: Measured) -> str | None:
 def _gold_logliks(model: Generator, requests: Sequence[Request], questions: Sequence[Question],
                   golds: Mapping[str, str] | None) -> list[float] | None:
     """gold-loglik of each request, where there are golds and the model scores text."""
-    if golds is None or not isinstance(model, LabelScorer):
+    tokenizer = model.tokenizer
+    if golds is None or not can_score(model):
         return None
-    return gold_logliks(model, requests, [golds[q.id] for q in questions], model.tokenizer)
+    return gold_logliks(model, requests, [golds[q.id] for q in questions], tokenizer)
 
 
 def _complete_logliks(journal: Journal, questions: Sequence[Question], task: TaskSpec,
@@ -229,10 +239,12 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
     out = Path(out_dir)
     runs: dict[str, RetrieverRun] = {}
     for spec_r, retriever in built.items():
+        before = dict(getattr(generator, "usage", {}))
         runs[spec_r] = run_retriever(questions, spec, spec_r, generator, settings,
                                      out / slug(spec_r), batch_size, progress, retriever,
                                      golds if gold_loglik else None, summaries, label_prior,
                                      trust.confidence)
+        add_usage(out / slug(spec_r), before, dict(getattr(generator, "usage", {})))
     if selectors:
         requests = [rank_request(spec, q, with_date) for q in questions]
         ctx = SelectionContext(questions, requests, spec, built, runs, out)

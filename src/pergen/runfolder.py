@@ -99,6 +99,19 @@ def claim(folder: Path, retriever: str, settings: dict[str, Any]) -> Journal:
     return Journal(folder / JOURNAL)
 
 
+def add_usage(folder: Path, before: dict[str, int], after: dict[str, int]) -> None:
+    """Add the tokens a server reported for this run (after - before) to ``run.json``'s
+    ``usage``, summed over resumed sessions; nothing for models that count none."""
+    spent = {k: after[k] - before.get(k, 0) for k in after}
+    path = folder / SETTINGS
+    if not any(spent.values()) or not path.exists():
+        return
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    usage = stored.get("usage") or {}
+    stored["usage"] = {k: int(usage.get(k, 0)) + v for k, v in spent.items()}
+    atomic_write_json(path, stored)
+
+
 def journal(run_dir: Path, spec: str) -> dict[str, dict[str, Any]]:
     """The finished records (prompt, output, retrieved ids) of a retriever's run."""
     return Journal(run_dir / slug(spec) / JOURNAL).read()

@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import ConfigError, bad_choice
 from .levels import LevelOptions
-from .llm.base import MODELS, Generator, LabelScorer
+from .llm.base import MODELS, Generator, can_score
 from .llm.priors import check_labelled
 from .prompts import PromptOptions
 from .retrievers import RETRIEVERS
@@ -139,7 +139,7 @@ def check_task_fit(task: TaskSpec, model: Generator, settings: EvalSettings) -> 
     """What needs the task and the built model: the profile view the task can show, the
     label mode the model can serve, and the model's own task check (vote baselines)."""
     settings.prompt_options().check_task(task)
-    scores = bool(task.labels) and isinstance(model, LabelScorer)
+    scores = bool(task.labels) and can_score(model)
     if settings.label_mode in SCORED_MODES and not scores:
         why = "the task has no labels" if not task.labels else f"{model.name} cannot score labels"
         raise ConfigError(f"{{option}} {settings.label_mode} needs a task with labels and a "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from .errors import ConfigError
-from .llm.base import Generator, LabelScorer, Request, Tokenizer, best_label
+from .llm.base import Generator, LabelScorer, Request, Tokenizer, best_label, can_score
 from .prompts import build_prompt
 from .records import ProfileItem, Question
 from .retrievers import RankRequest, Retriever, get_retriever
@@ -55,7 +55,7 @@ def gold_logliks(model: LabelScorer, requests: Sequence[Request], golds: Sequenc
 def answer(model: Generator, requests: Sequence[Request], task: TaskSpec,
            settings: EvalSettings) -> tuple[list[str], list[list[float]] | None]:
     """Answers, and the label scores when labels are picked by likelihood."""
-    use_scores = bool(task.labels) and isinstance(model, LabelScorer) \
+    use_scores = bool(task.labels) and can_score(model) \
         and settings.label_mode != "generate"
     if settings.label_mode in SCORED_MODES and not use_scores:
         raise ConfigError(f"{{option}} {settings.label_mode} needs a task with labels and a "

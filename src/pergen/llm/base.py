@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 from ..records import ProfileItem
 from ..registry import Registry
@@ -66,6 +66,12 @@ class LabelScorer(Protocol):
     def loglik(self, requests: Sequence[Request], targets: Sequence[str]) -> list[float]:
         """Sum of log p(target tokens | prompt), per (request, target) pair."""
         ...
+
+
+def can_score(model: object) -> TypeGuard[LabelScorer]:
+    """Whether the model scores text: it has `label_scores` and `loglik`, and (servers) the
+    server behind it offers log-probabilities (`scores_text`, probed once)."""
+    return isinstance(model, LabelScorer) and bool(getattr(model, "scores_text", True))
 
 
 def best_label(scores: Sequence[float], labels: Sequence[str]) -> str:

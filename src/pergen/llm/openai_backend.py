@@ -26,6 +26,7 @@ and the last status.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import threading
@@ -138,6 +139,16 @@ class OpenAIModel:
         return data
 
     # -- scoring through /v1/completions --------------------------------------------
+    @functools.cached_property
+    def scores_text(self) -> bool:
+        """Whether the server returns prompt log-probabilities (one probe request, once):
+        without them, gold-loglik is skipped and scoring label modes are refused."""
+        try:
+            self.continuation_logprob("Hello", " world")
+        except BackendError:
+            return False
+        return True
+
     def scoring_text(self, prompt: str) -> str:
         """The text a completions endpoint scores: the chat-formatted prompt when a
         tokenizer with a chat template was given, else the prompt itself."""
