@@ -136,16 +136,17 @@ def apply(run: RetrieverRun, trust: TrustOptions, questions: Sequence[Question],
     ``run.json`` (removed when the run does not abstain). Returns that record."""
     path = folder / SETTINGS
     stored = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    if not trust.abstains:
+    ids = [q.id for q in questions]
+    if not trust.abstains or not ids:
         if stored.pop("abstention", None) is not None:
             atomic_write_json(path, stored)
         return {}
-    ids = [q.id for q in questions]
     t = threshold(trust, run.confidence, ids)
     low = [q for q in questions if run.confidence.get(q.id, 0.0) < t]
     if trust.fallback == "abstain":
         run.abstained = [q.id for q in low]
-        run.predictions = {k: v for k, v in run.predictions.items() if k not in set(run.abstained)}
+        unsure = set(run.abstained)
+        run.predictions = {k: v for k, v in run.predictions.items() if k not in unsure}
     elif trust.fallback == "profile-prior" and low:
         assert prior is not None
         answers = prior.generate([Request("", q.input, (), task, q.profile) for q in low], 1)
@@ -156,9 +157,9 @@ def apply(run: RetrieverRun, trust: TrustOptions, questions: Sequence[Question],
     lamp.write_outputs(folder / "predictions.json", task.name, run.predictions)
     record = {"confidence": trust.confidence, "threshold": t,
               "threshold_from": (f"chosen on this run for coverage {trust.coverage}"
-                                 if trust.coverage is not None else "abstain_below"),
+                                 if trust.coverage is not None else "fixed: abstain below"),
               "fallback": trust.fallback, "questions": len(ids), "below": len(low),
-              "coverage": (len(ids) - len(low)) / len(ids) if ids else 0.0}
+              "coverage": (len(ids) - len(low)) / len(ids)}
     stored["abstention"] = record
     atomic_write_json(path, stored)
     return record

@@ -182,10 +182,10 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
     runs = evaluate(data, split, retriever, out_dir, level=level[0], profile_cap=caps[0],
                     **options)
     _print_summary_counts(Path(out_dir))
-    _print_selective(Path(out_dir))
     if any(r.metrics for r in runs.values()):
         table = comparison_of(runs, baseline)
         print_table(out, table, title=f"{Path(data).name} / {split}", baseline=baseline)
+    _print_selective(Path(out_dir))
     for name, run in runs.items():
         if run.warning:
             err.print(f"[bold yellow]warning:[/] {rich_escape(name)}: {rich_escape(run.warning)}")
@@ -196,24 +196,16 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
 
 
 def _print_selective(out_dir: Path) -> None:
-    """The selective-prediction table and its notes (thresholds chosen, no confidence)."""
-    from rich.table import Table
-
-    from .selective_report import load, notes, table
+    """The selective-prediction figures, one line per retriever (a table of twelve columns
+    does not fit a terminal), and the notes: thresholds chosen, runs without confidence."""
+    from .selective_report import lines, load, notes
     summary = load(out_dir)
     if not summary:
         return
-    header, rows = table(summary)
-    if header:
-        t = Table(title="confidence and abstention", caption="@c: the metric over the c most "
-                  "confident answers; full: abstained counted as worst")
-        for i, h in enumerate(header):
-            t.add_column(h, justify="right" if i else "left")
-        for row in rows:
-            t.add_row(*row)
-        out.print(t)
+    for line in lines(summary):
+        out.print(rich_escape(line), highlight=False, soft_wrap=True)
     for line in notes(summary):
-        err.print(f"note: {rich_escape(line)}")
+        err.print(f"note: {rich_escape(line)}", highlight=False, soft_wrap=True)
 
 
 def _print_summary_counts(out_dir: Path) -> None:

@@ -75,6 +75,24 @@ def table(summary: Summary) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def lines(summary: Summary) -> list[str]:
+    """One line of figures per retriever with confidences (what the CLI prints)."""
+    out = []
+    for name, f in _measured(summary).items():
+        metric, at = f["metric"], f.get("at_coverage", {})
+        text = f"{name} ({f.get('confidence')} confidence): {metric}"
+        answered = f.get("answered")
+        if answered:
+            full = (answered.get("full_coverage") or {}).get(metric)
+            text += (f" {_num(answered.get(metric))} on the {_num(answered['coverage'], True)}"
+                     f" answered ({_num(full)} with the others counted as worst);")
+        text += " " + ", ".join(f"{_num(at.get(f'{c:g}', {}).get(metric))} at {c:.0%}"
+                                for c in COVERAGES)
+        text += f" coverage; AURC {_num(f.get('aurc'))}, ECE {_num(f.get('ece'))}"
+        out.append(text)
+    return out
+
+
 def notes(summary: Summary) -> list[str]:
     """What a reader must know: how thresholds were chosen, and runs without confidences."""
     out = []
