@@ -419,6 +419,58 @@ def swap_study_cmd(data: Path = DataOpt, split: str = SplitOpt,
     err.print(f"swap study: {out_dir / 'swap.md'} and swap.png")
 
 
+@app.command("findings")
+@friendly
+def findings_cmd(data: Path = DataOpt, split: str = SplitOpt,
+                 out_dir: Path = typer.Option(..., "--out", help="Findings folder: one run "
+                                              "folder per condition (resumable)"),
+                 task: str | None = TaskOpt, limit: int | None = LimitOpt,
+                 model: str = typer.Option(DEFAULT_MODEL, "--model", help=MODEL_HELP),
+                 retriever: str = typer.Option("bm25", "--retriever", help="The method's "
+                                               "retriever. " + RETRIEVER_HELP),
+                 only: list[str] | None = typer.Option(None, "--only", help="Run this claim "
+                                                       "only (repeat): view, position, "
+                                                       "retrieval, memory, levels, swap, "
+                                                       "abstention"),
+                 metric: str | None = typer.Option(None, "--metric", help="The metric that "
+                                                   "decides (default: the task's first)"),
+                 k: int = typer.Option(4, "--k", help="Profile items in the prompt"),
+                 max_length: int = typer.Option(512, "--max-length"),
+                 with_date: bool = typer.Option(False, "--with-date"),
+                 label_mode: str = typer.Option("auto", "--label-mode"),
+                 prior_strength: float = typer.Option(1.0, "--prior-strength"),
+                 batch_size: int = typer.Option(8, "--batch-size", min=1),
+                 confidence: str = typer.Option("prob", "--confidence", help="prob, verbal "
+                                                "or none (the abstention claim needs one)"),
+                 coverage: float = typer.Option(0.8, "--coverage", help="Abstention: the "
+                                                "share of most confident answers kept"),
+                 cold_cap: int = typer.Option(1, "--cold-cap", help="Levels: the user's "
+                                              "newest items kept (cold start)"),
+                 summarizer: str = typer.Option("stats", "--summarizer", help="Memory: llm "
+                                                "or stats"),
+                 summary_tokens: int = typer.Option(96, "--summary-tokens"),
+                 summaries: Path | None = typer.Option(None, "--summaries", help="Summary "
+                                                       "cache folder"),
+                 seed: int = typer.Option(0, "--seed", help="Swap partners and bootstrap")
+                 ) -> None:
+    """The research notes' claims as paired experiments on this data and model: a verdict
+    per claim (reproduced, contradicted, inconclusive at this n) with effect, 95% CI and
+    p, in OUT/findings.md, findings.html and findings.json."""
+    from .findings import findings
+    from .findings_page import lines
+    result = findings(data, split, out_dir, task=task, model=model, retriever=retriever,
+                      only=only, limit=limit, seed=seed, coverage=coverage, cold_cap=cold_cap,
+                      metric=metric, k=k, max_length=max_length, with_date=with_date,
+                      label_mode=label_mode, prior_strength=prior_strength,
+                      summarizer=summarizer, summary_tokens=summary_tokens,
+                      summaries_dir=summaries, batch_size=batch_size, confidence=confidence,
+                      on_progress=lambda line: err.print(rich_escape(line), highlight=False))
+    for line in lines(result.summary):  # one line per comparison: the table is too wide
+        out.print(rich_escape(line), highlight=False, soft_wrap=True)
+    err.print(rich_escape(result.summary["limits"]), highlight=False, soft_wrap=True)
+    err.print(f"findings: {out_dir / 'findings.md'} and findings.html")
+
+
 @app.command("report")
 @friendly
 def report_cmd(run_dir: Path = typer.Argument(..., help="A folder written by `pergen evaluate`"),

@@ -11,6 +11,11 @@ Which test a metric gets is a fact of the metric (`pergen.metrics.METRICS`):
   the statistical significance of result differences"): swap the two systems' outputs of
   each example with probability 1/2, recompute the metric, and count how often the
   shuffled difference is at least the observed one.
+
+Two helpers serve comparisons that are not two systems on the same examples:
+`bootstrap_interval` (a seeded percentile interval of any statistic of resampled
+questions) and `subset_test` (is a chosen subset, such as a model's most confident
+answers, better than the whole beyond what a random subset of that size would be?).
 """
 
 from __future__ import annotations
@@ -134,3 +139,50 @@ def compare(metric: str, a: Sequence[Any], b: Sequence[Any]) -> SignificanceResu
         name = "McNemar exact binomial" if n < MCNEMAR_EXACT_BELOW else "McNemar chi-square (cc)"
         return SignificanceResult(mcnemar_test(x, y), name, delta)
     return SignificanceResult(paired_t_test(x, y), TEST_NAMES["t-test"], delta)
+
+
+BOOTSTRAP_ROUNDS = 1000
+
+
+def bootstrap_interval(statistic: Callable[[np.ndarray], float], n: int, seed: int = 0,
+                       rounds: int = BOOTSTRAP_ROUNDS) -> tuple[float, float]:
+    """95% percentile interval of statistic(indices) over `rounds` resamples of n
+    questions (indices drawn with replacement, all rounds drawn at once, seeded).
+
+    A paired difference passes ``lambda i: value(a[i]) - value(b[i])``: both systems see
+    the same resample. The draws are those of ``rng.integers(0, n, (rounds, n))``, as
+    `pergen.swapreport` draws them, so the same seed gives the same resamples there.
+    """
+    if n < 2:
+        point = float(statistic(np.arange(n)))
+        return point, point
+    idx = np.random.default_rng(seed).integers(0, n, (rounds, n))
+    lo, hi = np.percentile([statistic(row) for row in idx], [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def subset_test(units: Sequence[Any] | np.ndarray, kept: Sequence[bool] | np.ndarray,
+                statistic: Callable[[np.ndarray], float], rounds: int = RANDOMIZATION_ROUNDS,
+                seed: int = 0) -> float:
+    """Two-sided permutation p-value of statistic(kept units) - statistic(all units).
+
+    The null hypothesis: the subset is no better chosen than at random (a confidence that
+    says nothing about correctness). Each round draws a uniform random subset of the same
+    size; p = (r + 1) / (rounds + 1), r the rounds whose |difference| reaches the observed
+    one (up to float noise). An empty or full subset gives p = 1.0. Seeded.
+    """
+    x = np.asarray(units)
+    mask = np.asarray(kept, dtype=bool)
+    if len(x) != len(mask):
+        raise DataError(f"units and subset differ in length: {len(x)} vs {len(mask)}")
+    size = int(mask.sum())
+    if size in (0, len(x)):
+        return 1.0
+    whole = statistic(x)
+    observed = abs(statistic(x[mask]) - whole)
+    if observed <= _TINY:
+        return 1.0
+    rng = np.random.default_rng(seed)
+    hits = sum(abs(statistic(x[rng.permutation(len(x))[:size]]) - whole) >= observed - _TINY
+               for _ in range(rounds))
+    return (hits + 1) / (rounds + 1)
