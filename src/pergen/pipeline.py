@@ -27,6 +27,7 @@ from .llm import get_model
 from .llm.base import Generator, Request, can_score
 from .llm.priors import global_distribution, prior_scores
 from .metrics import GOLD_LOGLIK, per_example, score, units
+from .rating import expected_ratings, prior_gap
 from .records import Question
 from .report import write_comparison
 from .retrievers import Retriever, get_retriever, rank_many
@@ -42,7 +43,14 @@ from .runfolder import (
     write_warnings,
 )
 from .selectors import SELECTORS, Selector, get_selector
-from .settings import LABEL_MODES, EvalSettings, check_model, check_retrievers, check_task_fit
+from .settings import (
+    LABEL_MODES,
+    PRIOR_MODES,
+    EvalSettings,
+    check_model,
+    check_retrievers,
+    check_task_fit,
+)
 from .splits import check_split, golds_for, load_split, resolve_task
 from .steps import answer, build_request, build_retrievers, gold_logliks, rank_request
 from .storage import Journal, atomic_write_json
@@ -52,7 +60,7 @@ from .tasks import TaskSpec
 __all__ = ["LABEL_MODES", "EvalSettings", "RetrieverRun", "build_retrievers", "evaluate",
            "run_retriever", "slug"]
 
-CALIBRATED = ("calibrate", "prior")  # label modes whose final labels need the whole run
+CALIBRATED = ("calibrate", "prior", "expected")  # label modes whose answers need the whole run
 
 
 def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec: str,
@@ -109,11 +117,13 @@ def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec:
     if settings.label_mode in CALIBRATED:
         labels = list(task.labels or ())
         matrix = calibrated_scores([done[q.id]["label_scores"] for q in questions], len(labels))
-        if settings.label_mode == "prior":
+        if settings.label_mode in PRIOR_MODES:
             assert label_prior is not None
             matrix = prior_scores(matrix, [q.profile for q in questions], task, label_prior,
                                   settings.prior_strength)
-        predictions = dict(zip(predictions, argmax_labels(matrix, labels)))
+        chosen = (expected_ratings(matrix, task) if settings.label_mode == "expected"
+                  else argmax_labels(matrix, labels))
+        predictions = dict(zip(predictions, chosen))
     lamp.write_outputs(folder / "predictions.json", task.name, predictions)
     t0 = time.perf_counter()
     sure = run_confidence(confidence, model, task, journal, questions, predictions, matrix,
@@ -229,7 +239,8 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
         questions = [reprofile(q) for q in questions]
     summaries = _summaries(everyone, questions, spec, generator, settings, summaries_dir, out_dir,
                            progress)
-    label_prior = global_distribution(spec, everyone) if label_mode == "prior" else None
+    label_prior = (global_distribution(spec, everyone) if settings.label_mode in PRIOR_MODES
+                   else None)
     prepare = getattr(generator, "prepare", None)
     if prepare is not None:  # models that learn something from the split's profiles
         prepare(everyone, spec)
@@ -256,7 +267,8 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
     if golds is not None:
         _score(runs, spec, golds, out, baseline)
     for run in runs.values():
-        run.warning = degenerate(run.predictions)
+        gap = prior_gap(spec, everyone, everyone, run.predictions, golds) if golds else None
+        run.warning = "; ".join(w for w in (degenerate(run.predictions), gap) if w) or None
     write_warnings(out, {r: run.warning for r, run in runs.items() if run.warning})
     return runs
 

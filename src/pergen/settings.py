@@ -20,13 +20,15 @@ from .levels import LevelOptions
 from .llm.base import MODELS, Generator, can_score
 from .llm.priors import check_labelled
 from .prompts import PromptOptions
+from .rating import check_rating
 from .retrievers import RETRIEVERS
 from .retrievers.rrf import DEFAULT as DEFAULT_FUSION
 from .selectors import SELECTORS
 from .tasks import TaskSpec
 
-LABEL_MODES = ("auto", "generate", "choose", "calibrate", "prior")
-SCORED_MODES = ("choose", "calibrate", "prior")  # need a model that scores labels
+LABEL_MODES = ("auto", "generate", "choose", "calibrate", "prior", "expected")
+SCORED_MODES = ("choose", "calibrate", "prior", "expected")  # need a model that scores labels
+PRIOR_MODES = ("prior", "expected")  # add the user's own label distribution to the scores
 LATER_FIELDS = ("level", "persona_k", "personas", "persona_select", "min_profile", "profile_cap",
                 "memory", "summarizer", "summary_tokens", "prior_strength")
 MEMORIES = ("items", "summary", "summary+items")
@@ -144,8 +146,10 @@ def check_task_fit(task: TaskSpec, model: Generator, settings: EvalSettings) -> 
         why = "the task has no labels" if not task.labels else f"{model.name} cannot score labels"
         raise ConfigError(f"{{option}} {settings.label_mode} needs a task with labels and a "
                           f"model that scores them: {why}; use generate", option="label_mode")
-    if settings.label_mode == "prior":
-        check_labelled(task, "label mode prior")
+    if settings.label_mode in PRIOR_MODES:
+        check_labelled(task, f"label mode {settings.label_mode}")
+    if settings.label_mode == "expected":
+        check_rating(task)
     check = getattr(model, "check_task", None)
     if check is not None:
         try:
