@@ -42,8 +42,9 @@ def worker(model_spec: str, sets: list[str], limit: int | None, out: Path) -> No
     load_s = time.perf_counter() - t0
     for name in sets:
         data, options, metric = SETS[name]
+        # confidence="none": seconds per answer count the answer and its gold-loglik only.
         runs = evaluate(data, "dev", ["none", "bm25"], out / name, model=model, limit=limit,
-                        progress=True, **options)
+                        progress=True, confidence="none", **options)
         row: dict[str, Any] = {"set": name, "load_s": load_s}
         for r, run in runs.items():
             n = len(run.per_example.get(metric, []))
@@ -61,7 +62,7 @@ def trivial(sets: list[str], limit: int | None, out: Path) -> dict[str, dict[str
         data, options, metric = SETS[name]
         model = "copy-input" if name == "huffpost" else "knn"
         runs = evaluate(data, "dev", ["none"], out / f"trivial-{name}", model=model,
-                        limit=limit, progress=False, gold_loglik=False,
+                        limit=limit, progress=False, gold_loglik=False, confidence="none",
                         **{k: v for k, v in options.items() if k != "label_mode"})
         rows[name] = {metric: runs["none"].metrics[metric]}
     return rows
