@@ -31,8 +31,9 @@ _EXPORTS = {
     "summarize": "pergen.summaries",
     "sweep": "pergen.coldstart",
     "swap_study": "pergen.swapstudy",
+    "findings": "pergen.findings",
 }
-__all__ = ["build_prompt", "collect_feedback", "evaluate", "get_model", "get_retriever",
+__all__ = ["build_prompt", "collect_feedback", "evaluate", "findings", "get_model", "get_retriever",
            "get_task", "load_outputs", "load_questions", "rank", "score", "summarize", "swap_study",
            "sweep", "train_retriever", "write_outputs"]
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .coldstart import sweep
     from .data import load_outputs, load_questions, write_outputs
     from .feedback import collect_feedback
+    from .findings import findings
     from .llm import get_model
     from .metrics import score
     from .pipeline import evaluate
