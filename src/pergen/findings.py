@@ -1,31 +1,18 @@
 """The research notes' claims as paired experiments on your data and model: `findings`.
 
 Research notes 000-003 make claims about personalization that were measured elsewhere,
-with other models and data. `findings` reruns each one as a paired experiment (two
-conditions, the same questions, the same model and method) and writes a page that says,
-per claim, whether this data and model reproduce it (`pergen.verdicts`):
-
-- ``view`` (000): output-only profiles match or beat full ones; input-only ones hurt;
-- ``position`` (000): the profile before the input weighs more than after it;
-- ``retrieval`` (002): recency-based recall beats similarity retrieval (the method's);
-- ``memory`` (002): a summary of the user beats the retrieved items;
-- ``levels`` (003): under cold start (each user's `cold_cap` newest items), a persona's
-  or everyone's items beat the user's own, and a persona beats everyone;
-- ``swap`` (001): the most similar other user's profile hurts more than a random user's
-  (`pergen.swapstudy`, one similarity bin), and any other user's hurts;
-- ``abstention`` (001): the model's most confident answers (`coverage`, 80%) are better
-  than all of them (the confidence of `pergen.confidence`; figures as in
-  `pergen.abstention.selective_figures`).
+with other models and data. `findings` reruns each claim (`pergen.claims`) as a paired
+experiment (two conditions, the same questions, the same model and method) and writes a
+page that says, per claim, whether this data and model reproduce it (`pergen.verdicts`).
 
 Every condition is an ordinary, resumable `evaluate` run folder ``OUT/<condition>/``
-(the swap study's too), and conditions shared by claims run once: ``own`` (the method
-as given: full view, profile before the input, items, the user's own profile) is the
-reference of most rows. Rerunning the same command answers nothing again. Everything is
-checked (options, data, task, model, folders already there) before any file is written;
-a claim the task or model cannot test (a view on items without an input part, confidence
-from a model that scores nothing) is listed as not applicable, with the reason.
-``OUT/findings.json`` holds every figure, ``findings.md`` and ``findings.html`` the page
-(`pergen.findings_page`).
+(the swap study's too, with one similarity bin: the full curve is `pergen swap-study`'s),
+and conditions shared by claims run once. Rerunning the same command answers nothing
+again. Everything is checked (options, data, task, model, folders already there) before
+any file is written; a claim the task or model cannot test (a view on items without an
+input part, confidence from a model that scores nothing) is listed as not applicable,
+with the reason. ``OUT/findings.json`` holds every figure, ``findings.md`` and
+``findings.html`` the page (`pergen.findings_page`).
 """
 
 from __future__ import annotations
@@ -33,14 +20,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from .abstention import TrustOptions
+from .claims import CLAIM_NAMES, CONFIDENT, SWAP, Claim, Comparison, claims, conditions
 from .confidence import unavailable
 from .errors import ConfigError, bad_choice
-from .findings_page import write_page
+from .findings_page import limits, write_page
 from .levels import Embed
 from .llm import get_model
 from .llm.base import Generator
@@ -57,84 +45,7 @@ from .tasks import TaskSpec
 from .verdicts import Measure, paired, selected
 
 NOT_APPLICABLE = "not applicable"
-SWAP = "swap"  # the swap study's experiment (its conditions are its own folders)
-CONFIDENT = "confident"  # the abstention row's subset of ``own``: not a run of its own
 SWAP_BINS = 1  # most, one bin, random, least: the near-miss contrast; the curve is swap-study's
-SMALL_MODELS = {"smollm2": "SmolLM2-135M-Instruct", "gemma3-270m": "Gemma 3 270M",
-                "qwen2.5-coder-0.5b": "Qwen2.5-Coder-0.5B-Instruct",
-                "qwen2.5-coder-1.5b": "Qwen2.5-Coder-1.5B-Instruct"}
-"""Embedded models, all small: the page says so where it explains its verdicts."""
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """One row of a claim: condition `a` against `b`; `expects` +1 when the note says a
-    does better, -1 when it says a does worse."""
-
-    a: str
-    b: str
-    a_label: str
-    b_label: str
-    expects: int
-
-
-@dataclass(frozen=True)
-class Claim:
-    name: str  # what --only takes
-    note: str  # the research note that makes it
-    title: str
-    statement: str
-    comparisons: tuple[Comparison, ...]
-
-
-def cold(level: str, cap: int) -> str:
-    return f"{level}-cap{cap}"
-
-
-def claims(retriever: str = "bm25", k: int = 4, cold_cap: int = 1, coverage: float = 0.8,
-           summarizer: str = "stats") -> tuple[Claim, ...]:
-    """Every claim, with its rows' conditions and labels for these settings."""
-    items = f"own profile ({retriever} top {k})"
-    c = f"{cold_cap} newest item{'s' if cold_cap != 1 else ''}"
-    return (
-        Claim("view", "000", "Outputs over inputs", "Output-only profiles match or beat full "
-              "profiles; input-only profiles hurt.",
-              (Comparison("output-only", OWN, "output-only profile", "full profile", 1),
-               Comparison("input-only", OWN, "input-only profile", "full profile", -1))),
-        Claim("position", "000", "Profile position", "Profile items placed near the "
-              "beginning of the prompt influence more than at the end.",
-              (Comparison(OWN, "after", "profile before the input", "profile after the input",
-                          1),)),
-        Claim("retrieval", "002", "Recency over similarity", "Recency-based recall beats "
-              "similarity-based retrieval.",
-              (Comparison("recency", OWN, f"recency top {k}", f"{retriever} top {k}", 1),)),
-        Claim("memory", "002", "Summaries over items", "Abstract preference summaries beat "
-              "retrieving raw past items.",
-              (Comparison("summary", OWN, f"summary of the user ({summarizer})",
-                          f"{retriever} top {k} items", 1),)),
-        Claim("levels", "003", "Levels under cold start", "User-level personalization needs "
-              "the user's data: under cold start a persona (similar users) or everyone's "
-              "items serve better, a persona more precisely than everyone.",
-              (Comparison(cold("persona", cold_cap), cold("user", cold_cap),
-                          f"persona, user with {c}", f"user's own {c}", 1),
-               Comparison(cold("global", cold_cap), cold("user", cold_cap),
-                          f"global, user with {c}", f"user's own {c}", 1),
-               Comparison(cold("persona", cold_cap), cold("global", cold_cap),
-                          f"persona, user with {c}", f"global, user with {c}", 1))),
-        Claim("swap", "001", "Near-miss profiles", "Replacing a user's profile with the most "
-              "similar other user's hurts more than a random user's (the near miss); another "
-              "user's profile hurts at all.",
-              (Comparison(MOST, RANDOM, "most similar user's profile", "random user's profile",
-                          -1),
-               Comparison(RANDOM, OWN, "random user's profile", items, -1))),
-        Claim("abstention", "001", "Abstention", "Letting the model abstain when unsure "
-              "recovers reliability: its confident answers are better than all of them.",
-              (Comparison(CONFIDENT, OWN, f"the {coverage:.0%} most confident answers",
-                          "all answers", 1),)),
-    )
-
-
-CLAIM_NAMES = tuple(c.name for c in claims())
 
 
 @dataclass(frozen=True)
@@ -199,19 +110,8 @@ def _plan(chosen: Sequence[Claim], base: EvalSettings, task: TaskSpec, model: Ge
           retriever: str, cold_cap: int, confidence: str, summarizer: str,
           summary_tokens: int) -> _Plan:
     """The conditions the chosen claims need, each checked against the task and model."""
-    variants: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {  # evaluate, settings
-        OWN: ({}, {}),
-        "output-only": ({"view": "output-only"}, {"view": "output-only"}),
-        "input-only": ({"view": "input-only"}, {"view": "input-only"}),
-        "after": ({"position": "after"}, {"position": "after"}),
-        "recency": ({"retriever": "recency"}, {}),
-        "summary": ({"memory": "summary", "summarizer": summarizer,
-                     "summary_tokens": summary_tokens},
-                    {"memory": "summary", "summarizer": summarizer,
-                     "summary_tokens": summary_tokens}),
-        **{cold(level, cold_cap): ({"level": level, "profile_cap": cold_cap},
-                                   {"level": level, "profile_cap": cold_cap})
-           for level in ("user", "persona", "global")}}
+    variants = conditions(cold_cap, summarizer, summary_tokens)
+    settable = {f.name for f in fields(EvalSettings)}
     skipped: dict[str, str] = {}
     if not task.input_fields:
         skipped["view"] = (f"task {task.name}'s profile items have no input part: the "
@@ -220,7 +120,7 @@ def _plan(chosen: Sequence[Claim], base: EvalSettings, task: TaskSpec, model: Ge
         "confidence none measures no confidence"
     if why:
         skipped["abstention"] = why
-    conditions: dict[str, dict[str, Any]] = {}
+    planned: dict[str, dict[str, Any]] = {}
     settings: dict[str, EvalSettings] = {}
     swap = False
     for claim in chosen:
@@ -231,19 +131,20 @@ def _plan(chosen: Sequence[Claim], base: EvalSettings, task: TaskSpec, model: Ge
                 if claim.name == SWAP and name != OWN:
                     swap = True
                     continue
-                if name == CONFIDENT or name in conditions or name in skipped:
+                if name == CONFIDENT or name in planned or name in skipped:
                     continue
-                options, changed = variants[name]
-                settings[name] = replace(base, **changed)
+                options = variants[name]
+                settings[name] = replace(base, **{k: v for k, v in options.items()
+                                                  if k in settable})
                 try:
                     check_task_fit(task, model, settings[name])
                 except ConfigError as e:
                     skipped[name] = e.render()
                     continue
-                conditions[name] = {"retriever": retriever, **options}
-    if OWN in conditions:  # the reference of most rows runs first
-        conditions = {OWN: conditions.pop(OWN), **conditions}
-    return _Plan(conditions, swap, settings, skipped)
+                planned[name] = {"retriever": retriever, **options}
+    if OWN in planned:  # the reference of most rows runs first
+        planned = {OWN: planned.pop(OWN), **planned}
+    return _Plan(planned, swap, settings, skipped)
 
 
 def _check_folders(out: Path, plan: _Plan, base: EvalSettings, retriever: str, seed: int,
@@ -426,43 +327,6 @@ def _abstention_row(claim: Claim, c: Comparison, run: RetrieverRun, metric: str,
     return Row(claim.name, c, measure, loglik, detail=detail)
 
 
-def describe_model(name: str) -> str:
-    base = name.partition(":")[0]
-    if base in SMALL_MODELS:
-        return f"{name} ({SMALL_MODELS[base]}, a small model)"
-    return name
-
-
-def limits(model: str, n: int, rows: Sequence[Row], metric: str,
-           warnings: Mapping[str, str]) -> str:
-    """What limits the verdicts, in a few sentences: the n, the interval widths it
-    gives, the model, where gold-loglik sees what the task metric does not, and runs
-    that answer one thing to everything."""
-    measured = [r for r in rows if r.measure]
-    text = [f"These verdicts rest on n = {n} questions answered by {describe_model(model)}."]
-    widths = sorted(w for r in measured if r.measure
-                    and (w := (r.measure.ci[1] - r.measure.ci[0]) / 2) > 0)
-    if widths:
-        half = widths[len(widths) // 2]
-        text.append(f"At this n, an effect on {metric} smaller than about ±{half:.3g} (the "
-                    "median half-width of the 95% intervals) cannot reach significance, so "
-                    "'inconclusive at this n' is no evidence against a claim.")
-    if model.partition(":")[0] in SMALL_MODELS:
-        text.append("A small model may use little of any profile, which shrinks every "
-                    "effect: a larger model (--model) may decide what this one leaves open.")
-    finer = [r for r in measured if r.loglik and r.loglik.p < ALPHA and r.measure
-             and r.measure.p >= ALPHA]
-    if finer:
-        text.append(f"gold-loglik, finer than {metric}, is significant on {len(finer)} "
-                    f"comparison{'s' if len(finer) != 1 else ''} where {metric} is not.")
-    if warnings:
-        text.append(f"{len(warnings)} run{'s' if len(warnings) != 1 else ''} "
-                    f"({', '.join(warnings)}) carr{'y' if len(warnings) != 1 else 'ies'} a "
-                    "warning (one answer to nearly everything, or worse than the user's most "
-                    "frequent label): their rows may measure that, not the condition.")
-    return " ".join(text)
-
-
 def _measure_json(m: Measure | None) -> dict[str, Any] | None:
     if m is None:
         return None
@@ -478,11 +342,10 @@ def _summary(result: Findings, chosen: Sequence[Claim], plan: _Plan, task: TaskS
     """What ``findings.json`` holds and the page is rendered from."""
     warnings = {name: run.warning for name, run in result.runs.items() if run.warning}
     by_claim = {c.name: [r for r in result.rows if r.claim == c.name] for c in chosen}
-    return {
+    summary = {
         "data": str(data_dir), "split": split, "task": task.name, "model": base.model,
         "retriever": retriever, "settings": base.key(), "n": n, "metric": metric,
-        "alpha": ALPHA,
-        "seed": seed, "coverage": coverage, "bootstrap_rounds": BOOTSTRAP_ROUNDS,
+        "alpha": ALPHA, "seed": seed, "coverage": coverage, "bootstrap_rounds": BOOTSTRAP_ROUNDS,
         "not_run": [name for name in CLAIM_NAMES if name not in by_claim],
         "claims": [{"name": c.name, "note": c.note, "title": c.title,
                     "statement": c.statement, "rows": [_row_json(r) for r in by_claim[c.name]]}
@@ -491,8 +354,9 @@ def _summary(result: Findings, chosen: Sequence[Claim], plan: _Plan, task: TaskS
                        for name, run in result.runs.items()},
         "swap_study": "swap.md" if plan.swap else None,
         "warnings": warnings, "seconds": dict(seconds),
-        "limits": limits(base.model, n, result.rows, metric, warnings),
     }
+    summary["limits"] = limits(summary)
+    return summary
 
 
 def _row_json(r: Row) -> dict[str, Any]:

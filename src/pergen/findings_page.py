@@ -24,6 +24,50 @@ HEADER = ["claim (note)", "A", "B", "note says", "n", "{m}: A / B", "effect [95%
           "verdict ({m})", "gold-loglik effect [95% CI]", "p", "gold-loglik verdict"]
 
 
+SMALL_MODELS = {"smollm2": "SmolLM2-135M-Instruct", "gemma3-270m": "Gemma 3 270M",
+                "qwen2.5-coder-0.5b": "Qwen2.5-Coder-0.5B-Instruct",
+                "qwen2.5-coder-1.5b": "Qwen2.5-Coder-1.5B-Instruct"}
+"""Embedded models, all small: the page says so where it explains its verdicts."""
+
+
+def describe_model(name: str) -> str:
+    base = name.partition(":")[0]
+    return f"{name} ({SMALL_MODELS[base]}, a small model)" if base in SMALL_MODELS else name
+
+
+def limits(summary: Mapping[str, Any]) -> str:
+    """What limits the verdicts, in a few sentences: the n, the interval widths it gives,
+    the model, where gold-loglik sees what the task metric does not, and runs with a
+    warning (one answer to nearly everything, or worse than the profile prior)."""
+    metric, model, warnings = summary["metric"], summary["model"], summary["warnings"]
+    alpha = summary["alpha"]
+    measured = [r for c in summary["claims"] for r in c["rows"] if r["measure"]]
+    text = [f"These verdicts rest on n = {summary['n']} questions answered by "
+            f"{describe_model(model)}."]
+    widths = sorted(w for r in measured if (w := (r["measure"]["ci"][1]
+                                                  - r["measure"]["ci"][0]) / 2) > 0)
+    if widths:
+        text.append(f"At this n, an effect on {metric} smaller than about "
+                    f"±{widths[len(widths) // 2]:.3g} (the median half-width of the 95% "
+                    "intervals) cannot reach significance, so 'inconclusive at this n' is no "
+                    "evidence against a claim.")
+    if model.partition(":")[0] in SMALL_MODELS:
+        text.append("A small model may use little of any profile, which shrinks every "
+                    "effect: a larger model (--model) may decide what this one leaves open.")
+    finer = [r for r in measured if r["gold_loglik"] and r["gold_loglik"]["p"] < alpha
+             and r["measure"]["p"] >= alpha]
+    if finer:
+        text.append(f"gold-loglik, finer than {metric}, is significant on {len(finer)} "
+                    f"comparison{'s' if len(finer) != 1 else ''} where {metric} is not.")
+    if warnings:
+        many = len(warnings) != 1
+        text.append(f"{len(warnings)} run{'s' if many else ''} ({', '.join(warnings)}) "
+                    f"carr{'y' if many else 'ies'} a warning (one answer to nearly "
+                    "everything, or worse than the user's most frequent label): their rows "
+                    "may measure that, not the condition.")
+    return " ".join(text)
+
+
 def _num(x: float | None, digits: int = 4) -> str:
     return "" if x is None or x != x else f"{x:.{digits}f}"
 
