@@ -45,7 +45,16 @@ def modes(scores: np.ndarray, questions: list, task, everyone: list, strength: f
             "expected, raw scores (no calibration, no prior)": expected_ratings(scores, task),
             "expected, calibrated (no prior)": expected_ratings(calibrated, task),
             f"expected (calibrated + prior, strength {strength:g})":
-                expected_ratings(with_prior, task)}
+                expected_ratings(with_prior, task),
+            f"median (calibrated + prior, strength {strength:g})": _medians(with_prior, labels)}
+
+
+def _medians(matrix: np.ndarray, labels: list[str]) -> list[str]:
+    """The posterior median rating: the first label whose cumulative probability reaches
+    1/2 (what minimizes the expected absolute error, where the mean minimizes the squared)."""
+    p = np.exp(matrix - matrix.max(axis=1, keepdims=True))
+    cdf = np.cumsum(p / p.sum(axis=1, keepdims=True), axis=1)
+    return [labels[int(np.searchsorted(row, 0.5))] for row in cdf]
 
 
 def row(name: str, answers: list[str], golds: list[str], base: list[str], task) -> str:
@@ -75,7 +84,8 @@ def main() -> None:
     ap.add_argument("--scored", type=Path, action="append", required=True,
                     help="calibrate run folder(s); repeat when retrievers ran apart")
     ap.add_argument("--generate", type=Path, action="append", default=[])
-    ap.add_argument("--strength", type=float, default=1.0)
+    ap.add_argument("--strength", type=float, action="append",
+                    help="prior strength(s) for prior/expected/median (default 1; repeat to sweep)")
     args = ap.parse_args()
     task = resolve_task(args.data, args.split, None)
     questions = load_split(args.data, args.split, args.limit)
@@ -105,8 +115,12 @@ def main() -> None:
             print(f"| {retriever}: scored run incomplete ({len(done)} done) |")
             continue
         scores = np.array([done[q.id]["label_scores"] for q in questions], dtype=float)
-        for name, answers in modes(scores, questions, task, questions, args.strength).items():
-            print(row(f"{retriever}: {name}", answers, golds, baseline, task))
+        shown: set[str] = set()
+        for strength in args.strength or [1.0]:
+            for name, answers in modes(scores, questions, task, questions, strength).items():
+                if name not in shown:
+                    print(row(f"{retriever}: {name}", answers, golds, baseline, task))
+                    shown.add(name)
 
 
 if __name__ == "__main__":

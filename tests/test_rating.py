@@ -168,3 +168,23 @@ def test_a_run_worse_than_the_prior_is_warned_in_the_run_and_the_cli(synthetic,
                                       "--retriever", "none", "--out", str(tmp_path / "cli")])
     assert result.exit_code == 0, result.output
     assert "warning:" in result.output and "--model profile-prior" in result.output
+
+
+def test_auto_on_a_rating_task_runs_the_measured_mode(synthetic, tmp_path: Path) -> None:
+    """auto is AUTO_RATING_MODE on a rating task with a model that scores labels (run.json
+    says so, and the answers equal an explicit run's); elsewhere auto stays auto."""
+    from pergen.settings import AUTO_RATING_MODE
+
+    data = synthetic("rating", users=3, per_user=2)
+    auto = evaluate(data, "dev", ["none"], tmp_path / "a", model=Flat(), progress=False)
+    explicit = evaluate(data, "dev", ["none"], tmp_path / "x", model=Flat(),
+                        label_mode=AUTO_RATING_MODE, progress=False)
+    assert auto["none"].predictions == explicit["none"].predictions
+    stored = json.loads((tmp_path / "a" / "none" / "run.json").read_text())["settings"]
+    assert stored["label_mode"] == AUTO_RATING_MODE
+    evaluate(data, "dev", ["none"], tmp_path / "p", model="profile-prior", progress=False)
+    stored = json.loads((tmp_path / "p" / "none" / "run.json").read_text())["settings"]
+    assert stored["label_mode"] == "auto"  # a model that scores nothing: nothing to pick from
+    evaluate(synthetic("label"), "dev", ["none"], tmp_path / "t", model=Flat(), progress=False)
+    stored = json.loads((tmp_path / "t" / "none" / "run.json").read_text())["settings"]
+    assert stored["label_mode"] == "auto"

@@ -50,6 +50,7 @@ from .settings import (
     check_model,
     check_retrievers,
     check_task_fit,
+    label_mode_for,
 )
 from .splits import check_split, golds_for, load_split, resolve_task
 from .steps import answer, build_request, build_retrievers, gold_logliks, rank_request
@@ -230,7 +231,8 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
     questions = load_split(data_dir, split, limit)
     golds = golds_for(data_dir, split, questions)
     generator = get_model(model) if isinstance(model, str) else model
-    settings = replace(draft, task=spec.name, model=getattr(generator, "name", str(model)))
+    settings = replace(draft, task=spec.name, model=getattr(generator, "name", str(model)),
+                       label_mode=label_mode_for(draft.label_mode, spec, generator))
     check_task_fit(spec, generator, settings)
     check_trust_fit(trust, spec, generator, list(selectors))
     everyone = questions

@@ -20,7 +20,7 @@ from .levels import LevelOptions
 from .llm.base import MODELS, Generator, can_score
 from .llm.priors import check_labelled
 from .prompts import PromptOptions
-from .rating import check_rating
+from .rating import check_rating, is_rating
 from .retrievers import RETRIEVERS
 from .retrievers.rrf import DEFAULT as DEFAULT_FUSION
 from .selectors import SELECTORS
@@ -29,6 +29,10 @@ from .tasks import TaskSpec
 LABEL_MODES = ("auto", "generate", "choose", "calibrate", "prior", "expected")
 SCORED_MODES = ("choose", "calibrate", "prior", "expected")  # need a model that scores labels
 PRIOR_MODES = ("prior", "expected")  # add the user's own label distribution to the scores
+AUTO_RATING_MODE = "expected"
+"""What ``auto`` runs on a rating task whose model scores labels. Measured on a LaMP-3-style
+set (bench/RESULTS.md, "Rating task"): the most likely rating (choose) answered one rating
+to nearly every question and lost to each user's mean rating; this one did not."""
 LATER_FIELDS = ("level", "persona_k", "personas", "persona_select", "min_profile", "profile_cap",
                 "memory", "summarizer", "summary_tokens", "prior_strength")
 MEMORIES = ("items", "summary", "summary+items")
@@ -98,6 +102,15 @@ class EvalSettings:
     def prompt_options(self) -> PromptOptions:
         return PromptOptions(k=self.k, max_length=self.max_length, view=self.view,
                              position=self.position)
+
+
+def label_mode_for(mode: str, task: TaskSpec, model: Generator) -> str:
+    """The label mode a run uses: ``auto`` becomes `AUTO_RATING_MODE` on a rating task when
+    the model scores labels, and stays ``auto`` elsewhere (the most likely label where the
+    model scores labels, else generation). A run's ``run.json`` records the mode it used."""
+    if mode == "auto" and is_rating(task) and can_score(model):
+        return AUTO_RATING_MODE
+    return mode
 
 
 def check_retrievers(specs: Iterable[str], option: str = "retrievers",
