@@ -95,3 +95,71 @@ def test_degenerate_profiles_score_zero() -> None:
     assert ret.scores("q", ["", "  "]).tolist() == [0.0, 0.0]  # rank_bm25 divides by zero
     assert ret.scores("", ["a b"]).tolist() == [0.0]
     assert ret.scores("zzz", ["a b", "c"]).tolist() == [0.0, 0.0]
+
+
+def split_requests(data: Path, task_name: str | Path, split: str) -> list[RankRequest]:
+    task = get_task(task_name)
+    return [RankRequest(task.query(q.input), q.profile, [task.document(i) for i in q.profile])
+            for q in load_questions(questions_path(data, split))]
+
+
+@pytest.mark.parametrize("split", ["dev", "train"])
+@pytest.mark.parametrize("name", ["huffpost", "tweets"])
+def test_every_split_ranks_as_rank_bm25(name: str, split: str, huffpost: Path, tweets: Path,
+                                         tweet_task_path: Path, tmp_path: Path) -> None:
+    """All four shared splits, in `pergen rank`'s batches of 64, with and without the
+    token cache (written by a first run, read back by a second): item order and scores
+    identical to rank_bm25, question by question."""
+    reqs = split_requests(huffpost, "LaMP_4", split) if name == "huffpost" else \
+        split_requests(tweets, tweet_task_path, split)
+    want = []
+    for req in reqs:
+        ref = reference(req) if req.docs else np.zeros(0)
+        order = sorted(range(len(ref)), key=lambda i: -ref[i])
+        want.append([(req.profile[i].id, float(ref[i])) for i in order])
+    for ret in (BM25Retriever(), BM25Retriever(token_cache=tmp_path),
+                BM25Retriever(token_cache=tmp_path)):
+        got = [r for start in range(0, len(reqs), 64) for r in ret.rank_many(reqs[start:start + 64])]
+        assert [[(s.item.id, s.score) for s in r] for r in got] == want
+    assert any(tmp_path.iterdir())
+
+
+def test_token_cache_reads_back_what_tokenizing_gives(tmp_path: Path) -> None:
+    docs = ["the cat sat", "the dog sat", "a fish \u3000 swam", "", "caf\u00e9 \ud800 x"]
+    items = profile(*docs)
+    reqs = [RankRequest("the cat", items, docs), RankRequest("fish x", items[2:], docs[2:])]
+    plain = BM25Retriever().rank_many(reqs)
+    first = BM25Retriever(token_cache=tmp_path)
+    assert first.rank_many(reqs) == plain
+    files = sorted(tmp_path.iterdir())
+    assert len(files) == 1
+    second = BM25Retriever(token_cache=tmp_path)
+    assert second.rank_many(reqs) == plain
+    assert second._tokens.vocab == first._tokens.vocab
+    files[0].write_bytes(b"not an npz")  # a damaged entry is tokenized again, not trusted
+    assert BM25Retriever(token_cache=tmp_path).rank_many(reqs) == plain
+    # Other texts, or the same texts after others: another entry.
+    BM25Retriever(token_cache=tmp_path).rank_many(reqs[1:])
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_results_are_plain_scored_and_gc_state_is_restored() -> None:
+    import gc
+
+    from pergen.records import Scored
+
+    docs = ["a b", "b c", "c d"]
+    items = profile(*docs)
+    was = gc.isenabled()
+    ranked = BM25Retriever().rank(RankRequest("b", items, docs))
+    assert gc.isenabled() == was
+    assert all(type(s) is Scored for s in ranked)
+    assert ranked == [Scored(s.item, s.score) for s in ranked]
+    assert [(s.item.id, s.score) for s in ranked] == [("p0", ranked[0].score), ("p1", ranked[1].score),
+                                                       ("p2", 0.0)]
+    gc.disable()
+    try:
+        BM25Retriever().rank(RankRequest("b", items, docs))
+        assert not gc.isenabled()  # a caller's disabled collector stays disabled
+    finally:
+        gc.enable()
