@@ -221,6 +221,7 @@ def findings(data_dir: str | Path, split: str, out_dir: str | Path,
     draft = EvalSettings(task="", model="", k=k, max_length=max_length, with_date=with_date,
                          label_mode=label_mode, max_new_tokens=max_new_tokens,
                          prior_strength=prior_strength)
+    # Built only to be checked: the summary condition's options and the confidence.
     replace(draft, memory="summary", summarizer=summarizer, summary_tokens=summary_tokens)
     TrustOptions(confidence)
     check_split(data_dir, split)
