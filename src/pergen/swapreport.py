@@ -193,7 +193,8 @@ def markdown(summary: dict[str, Any]) -> str:
     lines = [f"# Swap study: {summary['task']}, {summary['retriever']}", "",
              f"{summary['n']} questions; model {summary.get('model', '?')}, k "
              f"{summary.get('k', '?')}, seed {summary.get('seed')}, "
-             f"{summary.get('bins')} similarity bins (bin 1: most similar).", "",
+             f"{summary.get('bins')} similarity {_bin_word(int(summary.get('bins', 10)))}s "
+             f"({_bin_word(int(summary.get('bins', 10)))} 1: most similar).", "",
              "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for row in rows.values():
         sim = row.get("similarity")
