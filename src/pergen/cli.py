@@ -110,8 +110,10 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
                  with_date: bool = typer.Option(False, "--with-date"),
                  label_mode: str = typer.Option("auto", "--label-mode", help="auto, generate, choose "
                                                 "(most likely label), calibrate (choose, "
-                                                "label bias removed over the run) or prior "
-                                                "(calibrate, plus the user's own label prior)"),
+                                                "label bias removed over the run), prior "
+                                                "(calibrate, plus the user's own label prior) "
+                                                "or expected (rating tasks: the expected "
+                                                "rating under prior's scores; auto there)"),
                  batch_size: int = typer.Option(8, "--batch-size", min=1),
                  baseline: str = typer.Option("none", "--baseline", help="Retriever the "
                                               "significance marks compare against"),
