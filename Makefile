@@ -7,8 +7,9 @@ STAMP := $(VENV)/.pergen-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 # llama-cpp-python compiles from source: a portable build (AVX2, not -march=native), so
-# the wheel pip caches also runs on another machine of the same architecture.
-export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+# the wheel pip caches also runs on another machine of the same architecture, and without
+# the multimodal library (a third of the build; pergen's text models never load it).
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
 
 .PHONY: install demo test test-fast lint bench
 
