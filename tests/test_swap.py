@@ -241,10 +241,16 @@ def test_swap_study_through_the_cli(synthetic, tmp_path: Path, monkeypatch) -> N
     from pergen.cli import app
     from pergen.retrievers import encoder
 
+    encoded: list[str] = []
+
     class FakeEncoder:  # the real MiniLM takes seconds to load: not what this test checks
-        encode = staticmethod(bag_of_topics)
+        @staticmethod
+        def encode(texts):
+            encoded.extend(texts)
+            return bag_of_topics(texts)
 
     monkeypatch.setattr(encoder.Encoder, "load", classmethod(lambda cls, *a, **k: FakeEncoder()))
+    monkeypatch.setenv("PERGEN_CACHE", str(tmp_path / "cache"))
     data = synthetic("label", users=4, per_user=2)
     out = tmp_path / "swap"
     args = ["swap-study", "--data", str(data), "--model", "knn-vote", "--retriever", "bm25",
@@ -256,6 +262,14 @@ def test_swap_study_through_the_cli(synthetic, tmp_path: Path, monkeypatch) -> N
     assert summary["metrics"] == ["accuracy", "f1"] and summary["seed"] == 1
     # every user tags by their own habit: their own items answer perfectly
     assert summary["conditions"]["own"]["metrics"]["accuracy"] == 1.0
+    # the users' embeddings were kept: another study of the split embeds nothing
+    assert encoded and list((tmp_path / "cache" / "swap-embeddings").glob("*.npz"))
+    encoded.clear()
+    again = CliRunner().invoke(app, args[:-1] + [str(tmp_path / "swap-k1"), "--k", "1"])
+    assert again.exit_code == 0, again.output
+    assert encoded == []
+    assert (tmp_path / "swap-k1" / "partners.json").read_text() == \
+        (out / "partners.json").read_text()
     bad = CliRunner().invoke(app, ["swap-study", "--data", str(data), "--model", "knn-vote",
                                    "--bins", "0", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "--bins" in bad.output and not (tmp_path / "x").exists()

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import io
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -53,7 +54,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from .errors import ConfigError
+from .errors import ConfigError, MissingExtraError
 from .levels import Embed, Population, date_cutoff, user_key
 from .llm import get_model
 from .llm.base import Generator
@@ -62,12 +63,13 @@ from .records import ProfileItem, Question
 from .runfolder import RetrieverRun
 from .settings import EvalSettings, check_model, check_retrievers, check_task_fit
 from .splits import check_split, golds_for, load_split, resolve_task
-from .storage import atomic_write_json
+from .storage import atomic_write_bytes, atomic_write_json, cache_dir
 from .swapreport import write_study
 from .tasks import TaskSpec
 
 OWN, MOST, RANDOM, LEAST = "own", "most", "random", "least"
 PARTNERS = "partners.json"
+EMBEDDINGS = "swap-embeddings"
 NOT_SWAP_OPTIONS = ("level", "persona_k", "personas", "persona_select", "min_profile",
                     "profile_cap", "reprofile", "baseline", "embed", "abstain_below",
                     "coverage", "fallback")
@@ -202,21 +204,54 @@ class Swapper:
                 len(pooled) - len(kept))
 
 
-def _cached(embed: Embed | None) -> Embed:
-    """`embed` (default: the dense encoder, loaded on first use) with a per-text memo:
-    each question's own items, embedded to place the user, are embedded once."""
-    memo: dict[str, np.ndarray] = {}
-    base: list[Embed] = [embed] if embed is not None else []
+class _Embeddings:
+    """`embed` (default: the dense encoder, loaded on first use) with a per-text memo, so
+    each question's own items, embedded again to place the user, cost nothing. With the
+    default encoder the memo of a whole population is also kept on disk
+    (`EMBEDDINGS` under pergen's cache, keyed by the encoder and every text): placing
+    the 240 users of the tweets split takes an hour on two busy cores, once."""
 
-    def run(texts: Sequence[str]) -> np.ndarray:
-        new = [t for t in dict.fromkeys(texts) if t not in memo]
+    def __init__(self, embed: Embed | None) -> None:
+        self.memo: dict[str, np.ndarray] = {}
+        self.embed = embed
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        new = [t for t in dict.fromkeys(texts) if t not in self.memo]
         if new:
-            if not base:
-                from .retrievers.encoder import Encoder  # torch: only when partners are chosen
-                base.append(Encoder.load().encode)
-            memo.update(zip(new, np.asarray(base[0](new), dtype=np.float64)))
-        return np.vstack([memo[t] for t in texts])
-    return run
+            if self.embed is None:
+                from .retrievers.encoder import Encoder  # torch: only when users are placed
+                self.embed = Encoder.load().encode
+            self.memo.update(zip(new, np.asarray(self.embed(new), dtype=np.float64)))
+        return np.vstack([self.memo[t] for t in texts])
+
+    def place(self, groups: Sequence[Sequence[str]], progress: bool) -> None:
+        """Embed every group of texts (a user's outputs), from the disk cache if it has
+        them all, with a progress bar otherwise."""
+        store = self._store(groups)
+        if store is not None and store.exists():
+            with np.load(store) as saved:
+                self.memo.update(zip(saved["texts"].tolist(), saved["vectors"]))
+        for texts in tqdm(groups, disable=not progress, desc="placing users", unit="user"):
+            if texts:
+                self(texts)
+        if store is not None and not store.exists():
+            texts = sorted({t for g in groups for t in g})
+            buf = io.BytesIO()
+            np.savez(buf, texts=np.array(texts, dtype=str),
+                     vectors=np.vstack([self.memo[t] for t in texts]).astype(np.float32))
+            atomic_write_bytes(store, buf.getvalue())
+
+    def _store(self, groups: Sequence[Sequence[str]]) -> Path | None:
+        if self.embed is not None:  # a caller's own function: nothing to key it by
+            return None
+        from .retrievers.encoder import default_model_path
+        try:
+            digest = hashlib.sha256(default_model_path().name.encode())
+        except MissingExtraError:  # loading the encoder will say what to install
+            return None
+        for text in sorted({t for g in groups for t in g}):
+            digest.update(b"\0" + text.encode("utf-8", "surrogatepass"))
+        return cache_dir() / EMBEDDINGS / f"{digest.hexdigest()[:32]}.npz"
 
 
 @dataclass
@@ -288,17 +323,14 @@ def swap_study(data_dir: str | Path, split: str, retriever: str, out_dir: str | 
     key = {"seed": seed, "bins": bins, "data_dir": str(Path(data_dir).resolve()), "split": split}
     partners = _stored_partners(out, key)
 
-    cached = _cached(embed)
-    population = Population(load_split(data_dir, split), spec, cached)
+    embeddings = _Embeddings(embed)
+    population = Population(load_split(data_dir, split), spec, embeddings)
     swapper = Swapper(population, spec, bins, seed, golds)
     swapped = [c for c in conditions(bins) if c != OWN]
     todo = [q for q in questions if any(q.id not in partners.get(c, {}) for c in swapped)]
-    if todo:  # embed every user's outputs first, user by user: the long part, shown
-        for name in tqdm(population.names, disable=not progress, desc="placing users",
-                         unit="user"):
-            texts = [o for o in map(spec.output_of, population.users[name].values()) if o]
-            if texts:
-                cached(texts)
+    if todo:  # every user's outputs first: the long part, shown and kept
+        embeddings.place([[o for o in map(spec.output_of, population.users[name].values()) if o]
+                          for name in population.names], progress)
     for q in tqdm(todo, disable=not progress or not todo, desc="partners", unit="q"):
         for c, p in swapper.partners(q, swapped).items():
             partners.setdefault(c, {})[q.id] = p
