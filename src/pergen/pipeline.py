@@ -269,7 +269,8 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_di
     if golds is not None:
         _score(runs, spec, golds, out, baseline)
     for run in runs.values():
-        gap = prior_gap(spec, everyone, everyone, run.predictions, golds) if golds else None
+        gap = prior_gap(spec, everyone, everyone, run.predictions, golds,
+                        hint=settings.label_mode != "expected") if golds else None
         run.warning = "; ".join(w for w in (degenerate(run.predictions), gap) if w) or None
     write_warnings(out, {r: run.warning for r, run in runs.items() if run.warning})
     return runs

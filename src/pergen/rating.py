@@ -79,10 +79,12 @@ def prior_answers(task: TaskSpec, questions: Sequence[Question],
 
 
 def prior_gap(task: TaskSpec, questions: Sequence[Question], everyone: Sequence[Question],
-              predictions: Mapping[str, str], golds: Mapping[str, str]) -> str | None:
+              predictions: Mapping[str, str], golds: Mapping[str, str], hint: bool = True
+              ) -> str | None:
     """A warning when the run's first metric is worse than ``profile-prior``'s on the same
     questions (with the paired test's p), else None; None too where no prior applies (a
-    generation task, or labels that name candidates of the input)."""
+    generation task, or labels that name candidates of the input). `hint`: suggest label
+    mode ``expected`` (not when the run used it)."""
     try:
         check_labelled(task, "profile-prior")
     except ConfigError:
@@ -102,6 +104,6 @@ def prior_gap(task: TaskSpec, questions: Sequence[Question], everyone: Sequence[
     p = compare(name, metric.units_of(mine, gold, task.labels),
                 metric.units_of(theirs, gold, task.labels)).p_value
     what = "mean rating" if is_rating(task) else "most frequent label"
-    hint = " (try --label-mode expected)" if is_rating(task) else ""
+    tip = " (try --label-mode expected)" if hint and is_rating(task) else ""
     return (f"{name} {ours:.3f} is worse than answering each user's own {what} "
-            f"(--model profile-prior: {base:.3f}, p = {p:.2g}, n = {len(ids)}){hint}")
+            f"(--model profile-prior: {base:.3f}, p = {p:.2g}, n = {len(ids)}){tip}")
