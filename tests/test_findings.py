@@ -133,8 +133,10 @@ def test_claims_the_task_or_model_cannot_test_are_listed_with_the_reason(synthet
     assert "does not score text" in rows["abstention"][0]["reason"]
     position = rows["position"][0]
     assert position["measure"]["n"] == 6 and position["gold_loglik"] is None
-    assert not (out / "output-only").exists() and "not applicable" in \
-        (out / "findings.md").read_text()
+    page = (out / "findings.md").read_text()
+    assert not (out / "output-only").exists() and "not applicable" in page
+    view_line = next(line for line in page.splitlines() if "--only view" in line)
+    assert "Run folders" not in view_line  # own ran, but not for this claim
 
 
 @pytest.mark.parametrize("options, option", [

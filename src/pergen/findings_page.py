@@ -163,7 +163,8 @@ def claim_lines(summary: Mapping[str, Any]) -> list[str]:
     out = []
     for claim in summary["claims"]:
         details = [f"{r['a']}: {r['detail']}" for r in claim["rows"] if r.get("detail")]
-        folders = sorted({f for r in claim["rows"] for f in (r["a_condition"], r["b_condition"])
+        folders = sorted({f for r in claim["rows"] if r["measure"]
+                          for f in (r["a_condition"], r["b_condition"])
                           if f in summary["conditions"]})
         where = f" Run folders: {', '.join(folders)}." if folders else ""
         out.append(f"{claim['title']} (note {claim['note']}, --only {claim['name']}): "
