@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -124,8 +124,9 @@ class LlamaCppModel:
         for r in requests:
             ids = self.prompt_ids(r.prompt)
             self._check_fits(len(ids) + max_new_tokens)
-            res = self._llm.create_completion(ids, max_tokens=max_new_tokens, temperature=0.0,
-                                              top_k=1, top_p=1.0, min_p=0.0, repeat_penalty=1.0)
+            res = cast(dict[str, Any], self._llm.create_completion(
+                ids, max_tokens=max_new_tokens, temperature=0.0, top_k=1, top_p=1.0, min_p=0.0,
+                repeat_penalty=1.0))  # not streamed: one response, not an iterator
             out.append(str(res["choices"][0]["text"]).strip())
         return out
 
@@ -162,7 +163,7 @@ class LlamaCppModel:
         """Logits at positions ``first..len(tokens)-1``, evaluating only what the cache lacks."""
         llm = self._llm
         self._restore_longest(tokens[:first])
-        keep = min(_common_prefix(llm.input_ids[:llm.n_tokens], tokens), first)
+        keep = min(_common_prefix(llm.input_ids[:llm.n_tokens].tolist(), tokens), first)
         llm.n_tokens = keep
         llm._ctx.kv_cache_seq_rm(-1, keep, -1)
         batch, rows = llm._batch, []
@@ -183,6 +184,8 @@ class LlamaCppModel:
         """Load the saved state sharing the longest prefix with `tokens`, when it shares
         more than what the context holds now (as llama-cpp-python's completions do)."""
         llm = self._llm
+        if llm.cache is None:
+            return
         try:
             state = llm.cache[tokens]
         except KeyError:
