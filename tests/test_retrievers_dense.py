@@ -11,9 +11,9 @@ import pytest
 
 from pergen.data import load_questions, questions_path
 from pergen.errors import ConfigError, MissingExtraError
-from pergen.records import ProfileItem
+from pergen.records import ProfileItem, Scored
 from pergen.retrievers import RankRequest, get_retriever
-from pergen.retrievers.dense import DenseRetriever
+from pergen.retrievers.dense import DEFAULT_BACKEND, DenseRetriever, TextEncoder, load_encoder
 from pergen.retrievers.encoder import Encoder, default_model_path
 from pergen.tasks import get_task
 
@@ -94,3 +94,66 @@ def test_save_and_load_round_trip(encoder: Encoder, tmp_path: Path) -> None:
     texts = ["a headline about markets", "unicode café 東京"]
     assert np.allclose(again.encoder.encode(texts), encoder.encode(texts), atol=1e-5)
     assert again.encoder.max_length == encoder.max_length
+
+
+@pytest.fixture(scope="module")
+def onnx_encoders() -> dict[str, TextEncoder]:
+    """The ONNX backends of the packaged model (exported into pergen's cache once)."""
+    pytest.importorskip("onnxruntime")
+    return {backend: load_encoder(backend=backend) for backend in ("onnx", "onnx-int8")}
+
+
+def test_onnx_backends_encode_like_torch(encoder: Encoder,
+                                         onnx_encoders: dict[str, TextEncoder]) -> None:
+    texts = ["cats and kittens", "the cat sat on the mat", "", "unicode café 東京 \ud800",
+             "stock markets fell sharply on Tuesday after the central bank's report " * 40]
+    want = encoder.encode(texts)
+    assert np.allclose(onnx_encoders["onnx"].encode(texts, batch_size=2), want, atol=1e-4)
+    got = onnx_encoders["onnx-int8"].encode(texts, batch_size=2)
+    cosine = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
+    assert cosine.min() > 0.95
+    assert onnx_encoders["onnx"].max_length == encoder.max_length
+    assert onnx_encoders["onnx"].dim == encoder.dim
+
+
+def overlap_at_4(a: list[list[Scored]], b: list[list[Scored]]) -> float:
+    return float(np.mean([len({s.item.id for s in x[:4]} & {s.item.id for s in y[:4]})
+                          / min(4, len(y)) for x, y in zip(a, b) if y]))
+
+
+@pytest.mark.parametrize("name", ["huffpost", "tweets"])
+def test_onnx_rankings_overlap_torch(name: str, encoder: Encoder,
+                                     onnx_encoders: dict[str, TextEncoder], huffpost: Path,
+                                     tweets: Path, tweet_task_path: Path) -> None:
+    """Top 4 of the first dev questions: float32 ONNX keeps torch's, int8 nearly."""
+    task = get_task("LaMP_4" if name == "huffpost" else tweet_task_path)
+    data = huffpost if name == "huffpost" else tweets
+    reqs = [RankRequest(task.query(q.input), q.profile, [task.document(i) for i in q.profile])
+            for q in load_questions(questions_path(data, "dev"), limit=6)]
+    want = DenseRetriever(encoder).rank_many(reqs)
+    assert overlap_at_4(DenseRetriever(onnx_encoders["onnx"]).rank_many(reqs), want) >= 0.95
+    assert overlap_at_4(DenseRetriever(onnx_encoders["onnx-int8"]).rank_many(reqs), want) >= 0.6
+
+
+def test_backend_choice(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown dense backend"):
+        load_encoder(backend="tensorflow")
+    with pytest.raises(ConfigError, match="CPU only"):
+        load_encoder(backend="onnx", device="cuda")
+    with pytest.raises(ConfigError, match="no model"):
+        load_encoder(tmp_path, backend="onnx")
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_encoder(tmp_path / "missing", backend="onnx-int8")
+
+
+@pytest.mark.slow
+def test_default_backend_is_onnx_for_the_packaged_model_on_cpu(
+        onnx_encoders: dict[str, TextEncoder], monkeypatch: pytest.MonkeyPatch) -> None:
+    from pergen.retrievers import dense
+    from pergen.retrievers.onnx_encoder import OnnxEncoder, onnx_files
+
+    monkeypatch.setattr(dense, "_has_gpu", lambda: False)
+    ret = get_retriever("dense")
+    assert isinstance(ret.encoder, OnnxEncoder)
+    assert ret.encoder.name == DEFAULT_BACKEND
+    assert onnx_files(quantize=DEFAULT_BACKEND == "onnx-int8").exists()  # cached: no export

@@ -14,10 +14,13 @@ the corpus ``["the cat sat", "the dog sat", "the bird flew", "a fish swam"]`` an
 lucene. The paper's figures come from rank_bm25, so its scores are the specification.
 
 Speed: each distinct text is tokenized once per retriever instance (profiles overlap from
-question to question), and a whole batch of requests is scored with array operations over
-its (document, distinct word) pairs. The float operations are rank_bm25's, in its order
-(IDFs summed in first-occurrence order, terms added in query order), so scores are
-bitwise equal and near-ties break the same way.
+question to question), or read back from an optional on-disk token cache filled by an
+earlier run (`token_cache`, see `_tokens`); a whole batch of requests is scored with
+array operations over its (document, distinct word) pairs, and its results are built in
+one pass with the garbage collector paused (`_scored`, `_gc_paused`). The float
+operations are rank_bm25's, in its order (IDFs summed in first-occurrence order, terms
+added in query order), so scores are bitwise equal and near-ties break the same way.
+Where the time goes and what each path reaches: bench/bench_bm25.py, bench/RESULTS.md.
 """
 
 from __future__ import annotations

@@ -4,13 +4,21 @@ A user's profile items recur in question after question (each question's profile
 history up to that time), so embeddings are cached by exact text for the life of the
 retriever: every distinct text is encoded once per run, and `rank_many` encodes all new
 texts of a batch of requests together.
+
+The encoder runs on a `backend`: ``torch`` (transformers, the model ROPG trains),
+``onnx`` (ONNX Runtime, same weights in float32: rankings equal up to float rounding) or
+``onnx-int8`` (int8 weights: faster, rankings differ slightly), as the ``backend`` option
+(``get_retriever("dense", backend="onnx-int8")``). The default for the packaged model on
+CPU is chosen by bench/bench_dense.py's figures (bench/RESULTS.md); a folder
+(``dense:FOLDER``, ROPG's models) and a GPU get ``torch``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -18,6 +26,53 @@ from ..errors import ConfigError
 from ..records import Scored
 from .base import RETRIEVERS, BaseRetriever, RankRequest, Retriever, sort_scored
 from .encoder import Encoder
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
+DEFAULT_BACKEND = "onnx"  # on CPU; see the module docstring
+
+
+class TextEncoder(Protocol):
+    """What dense retrieval needs of an encoder: `Encoder` or `OnnxEncoder`."""
+
+    texts_encoded: int
+
+    @property
+    def dim(self) -> int: ...
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray: ...
+
+
+def load_encoder(folder: str | Path | None = None, *, backend: str | None = None,
+                 device: str | None = None, max_length: int | None = None,
+                 threads: int | None = None) -> TextEncoder:
+    """An encoder for a model folder (default all-MiniLM-L6-v2) on a backend.
+
+    The default backend is `DEFAULT_BACKEND` for the packaged model on CPU, and torch for
+    a folder (an ONNX export is cached per folder and its weights: a model being trained
+    would be exported anew after every epoch) or where a GPU is asked for or available.
+    `threads`: ONNX Runtime's threads (torch's are process-wide: torch.set_num_threads).
+    """
+    if backend is None:
+        backend = "torch" if folder is not None or device not in (None, "cpu") or \
+            (device is None and _has_gpu()) else DEFAULT_BACKEND
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown dense backend {backend!r}; known: {', '.join(BACKENDS)}")
+    if backend == "torch":
+        return Encoder.load(folder, device=device, max_length=max_length)
+    if device not in (None, "cpu"):
+        raise ConfigError(f"backend {backend!r} runs on the CPU only, not on {device!r}")
+    from .onnx_encoder import OnnxEncoder
+
+    return OnnxEncoder.load(folder, quantize=backend == "onnx-int8", max_length=max_length,
+                            threads=threads)
+
+
+def _has_gpu() -> bool:
+    if find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 class DenseRetriever(BaseRetriever):
@@ -31,7 +86,7 @@ class DenseRetriever(BaseRetriever):
     loop, kept as the baseline the cache is measured against.
     """
 
-    def __init__(self, encoder: Encoder, *, batch_size: int = 32, cache: bool = True,
+    def __init__(self, encoder: TextEncoder, *, batch_size: int = 32, cache: bool = True,
                  name: str = "dense", cosine: bool = False) -> None:
         self.encoder, self.batch_size, self.cache, self.name = encoder, batch_size, cache, name
         self.cosine = cosine
@@ -82,11 +137,12 @@ class DenseRetriever(BaseRetriever):
 @RETRIEVERS.register("dense")
 def _dense(arg: str | None = None, *, batch_size: int = 32, device: str | None = None,
            max_length: int | None = None, cache: bool = True,
-           encoder: Encoder | None = None, name: str = "dense", cosine: bool = False
-           ) -> DenseRetriever:
+           encoder: TextEncoder | None = None, name: str = "dense", cosine: bool = False,
+           backend: str | None = None) -> DenseRetriever:
     """`dense` (all-MiniLM-L6-v2) or `dense:FOLDER` (any transformers encoder folder)."""
     if encoder is None:
-        encoder = Encoder.load(Path(arg) if arg else None, device=device, max_length=max_length)
+        encoder = load_encoder(Path(arg) if arg else None, backend=backend, device=device,
+                               max_length=max_length)
     return DenseRetriever(encoder, batch_size=batch_size, cache=cache,
                           name=f"{name}:{arg}" if arg else name, cosine=cosine)
 

@@ -49,10 +49,10 @@ def _transformer_folder(folder: Path) -> Path:
     return folder
 
 
-def _max_length(folder: Path, root: Path, tokenizer: Any, model: Any) -> int:
+def _max_length(folder: Path, root: Path, tokenizer: Any, config: Any) -> int:
     """512, or less where the tokenizer, the position table or the model's own
     sentence-transformers setting (``max_seq_length``) says so."""
-    limits = [MAX_LENGTH, getattr(model.config, "max_position_embeddings", MAX_LENGTH)]
+    limits = [MAX_LENGTH, getattr(config, "max_position_embeddings", MAX_LENGTH)]
     if 0 < (tokenizer.model_max_length or 0) < 10**6:
         limits.append(int(tokenizer.model_max_length))
     for path in (root / "sentence_bert_config.json", folder / _SETTINGS):
@@ -105,7 +105,7 @@ class Encoder:
             raise ConfigError(f"cannot load an encoder from {root}: {e}") from e
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         model.to(device).eval()
-        length = min(max_length or MAX_LENGTH, _max_length(path, root, tokenizer, model))
+        length = min(max_length or MAX_LENGTH, _max_length(path, root, tokenizer, model.config))
         return cls(model, tokenizer, length, device)
 
     @property
