@@ -68,6 +68,15 @@ def test_bad_inputs_exit_2_with_clear_message(huffpost: Path, tmp_path: Path) ->
     assert result.exit_code == 2 and "no such file" in result.output
 
 
+def test_device_option_refuses_what_it_cannot_place(huffpost: Path, tmp_path: Path) -> None:
+    base = ["evaluate", "--data", str(huffpost), "--split", "dev", "--out", str(tmp_path / "r")]
+    result = runner.invoke(app, [*base, "--model", "copy-input", "--device", "cuda"])
+    assert result.exit_code == 2 and "applies to local models" in result.output
+    result = runner.invoke(app, [*base, "--model", "smollm2", "--device", "tpu"])
+    assert result.exit_code == 2 and "accepted auto, cpu, cuda" in result.output
+    assert not (tmp_path / "r").exists()  # refused before anything is written
+
+
 def _outputs(path: Path, task: str, values: dict[str, str]) -> Path:
     path.write_text(json.dumps({"task": task, "golds": [{"id": k, "output": v}
                                                         for k, v in values.items()]}))

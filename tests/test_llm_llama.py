@@ -224,3 +224,20 @@ def test_server_without_logprobs_is_refused_clearly(smol_gguf, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_device_cuda_is_refused_on_a_cpu_build() -> None:
+    _need_llama()
+    import llama_cpp
+
+    from pergen.llm.llama_backend import _gpu_layers
+
+    assert _gpu_layers("cpu") == 0
+    with pytest.raises(ConfigError, match="accepted auto, cpu, cuda"):
+        _gpu_layers("tpu")
+    if llama_cpp.llama_supports_gpu_offload():
+        assert _gpu_layers("cuda") == -1
+    else:
+        assert _gpu_layers("auto") == 0
+        with pytest.raises(ConfigError, match="built for the CPU only"):
+            _gpu_layers("cuda")

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape as rich_escape
 
 from .errors import PergenError
-from .llm import DEFAULT_MODEL, MODELS
+from .llm import DEFAULT_MODEL, LOCAL_MODELS, MODELS, Generator, get_model
 from .retrievers import RETRIEVERS
 from .selectors import SELECTORS
 
@@ -54,6 +54,11 @@ RETRIEVER_HELP = (f"Retrievers: {names(RETRIEVERS)} (dense, dense-cos, ropg-* ta
 SELECTOR_HELP = f"; selectors: {names(SELECTORS)} (rspg-* take :FOLDER, qpp-* take :a+b+c)"
 MODEL_HELP = (f"Models: {names(MODELS)} (hf:PATH, gguf:PATH, openai:MODEL@URL[,URL2]); an "
               "embedded model on another engine: NAME:llama.cpp or NAME:transformers")
+
+DeviceOpt = typer.Option("auto", "--device", help="Where a local model runs: auto (a GPU "
+                         "when there is one), cpu or cuda (transformers: bf16; llama.cpp: "
+                         "all layers offloaded, where it was built with CUDA)")
+
 
 DataOpt = typer.Option(..., "--data", help="Folder with {split}_questions.json / _outputs.json")
 SplitOpt = typer.Option("dev", "--split", help="Split name: train, dev or test")
@@ -102,6 +107,7 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
                  task: str | None = TaskOpt, limit: int | None = LimitOpt,
                  k: int = typer.Option(4, "--k", min=0, help="Profile items in the prompt"),
                  model: str = typer.Option(DEFAULT_MODEL, "--model", help=MODEL_HELP),
+                 device: str = DeviceOpt,
                  max_length: int = typer.Option(512, "--max-length", help="Prompt token budget"),
                  view: str = typer.Option("full", "--profile-view",
                                           help="full, output-only or input-only"),
@@ -168,7 +174,8 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
     from .report import comparison_of, print_table
     caps = [_cap(c) for c in profile_cap]
     options: dict[str, Any] = dict(
-        task=task, model=_with_vote_k(model, vote_k), k=k, limit=limit, max_length=max_length,
+        task=task, model=_on_device(_with_vote_k(model, vote_k), device), k=k, limit=limit,
+        max_length=max_length,
         view=view, position=position, with_date=with_date, label_mode=label_mode,
         batch_size=batch_size, baseline=baseline, gold_loglik=gold_loglik, persona_k=persona_k,
         personas=personas, persona_select=persona_select, min_profile=min_profile,
@@ -246,6 +253,20 @@ def _cap(text: str) -> int | None:
 VOTE_MODELS = ("similarity-vote", "knn-vote")
 
 
+def _on_device(model: str, device: str) -> str | Generator:
+    """The model built on ``--device``; the spec itself where the device is auto (each
+    local backend's own default), so that remote and baseline models accept auto."""
+    if device == "auto":
+        return model
+    if device not in ("cpu", "cuda"):
+        raise typer.BadParameter(f"{device!r}: accepted auto, cpu, cuda", param_hint="--device")
+    name = model.partition(":")[0]
+    if name not in LOCAL_MODELS:
+        raise typer.BadParameter(f"applies to local models ({', '.join(LOCAL_MODELS)}), "
+                                 f"not {model!r}", param_hint="--device")
+    return get_model(model, device=device)
+
+
 def _with_vote_k(model: str, vote_k: int | None) -> str:
     """``--vote-k K`` is the vote models' ``:K`` argument; any other model refuses it."""
     if vote_k is None:
@@ -305,6 +326,7 @@ def feedback_cmd(data: Path = DataOpt, split: str = typer.Option("train", "--spl
                  out_dir: Path = typer.Option(..., "--out", help="Feedback store folder (resumable)"),
                  task: str | None = TaskOpt, limit: int | None = LimitOpt,
                  model: str = typer.Option(DEFAULT_MODEL, "--model", help=MODEL_HELP),
+                 device: str = DeviceOpt,
                  retriever: list[str] | None = typer.Option(
                      None, "--retriever", help="Initial retriever (default dense; repeat for the "
                      "union of several) or, with --per-retriever, the pool (default none, recency,"
@@ -324,11 +346,12 @@ def feedback_cmd(data: Path = DataOpt, split: str = typer.Option("train", "--spl
     from .rspg import DEFAULT_POOL
     options: dict[str, Any] = {"task": task, "limit": limit, "max_length": max_length,
                                "with_date": with_date, "label_mode": label_mode}
+    model_or_llm = _on_device(model, device)
     if per_retriever:
         store = collect_retriever_feedback(data, split, out_dir, retriever or DEFAULT_POOL,
-                                           model=model, k=k, signal=signal, **options)
+                                           model=model_or_llm, k=k, signal=signal, **options)
     else:
-        store = collect_feedback(data, split, out_dir, model=model, retriever=retriever or "dense",
+        store = collect_feedback(data, split, out_dir, model=model_or_llm, retriever=retriever or "dense",
                                  signal=signal, depth=depth, **options)
     err.print(f"{len(store.done())} feedback records in {out_dir}")
 

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from . import data as lamp
 from .errors import ConfigError, DataError, bad_choice
 from .feedback_store import FeedbackKey, FeedbackStore, Pair
-from .llm import get_model
+from .llm import DEFAULT_MODEL, get_model
 from .llm.base import Generator, LabelScorer, Request, can_score
 from .metrics import feedback as metric_feedback
 from .records import Question, Scored
@@ -159,7 +159,7 @@ def _scored(job: _Job, todo: Sequence[tuple[Pair, Request]]) -> list[Pair]:
 
 
 def collect_feedback(data_dir: str | Path, split: str, out_dir: str | Path,
-                     model: str | Generator = "smollm2", retriever: str | Sequence[str] = "dense",
+                     model: str | Generator = DEFAULT_MODEL, retriever: str | Sequence[str] = "dense",
                      signal: str = "metric", depth: int = 16, task: str | TaskSpec | None = None,
                      limit: int | None = None, max_length: int = 512, with_date: bool = False,
                      label_mode: str = "auto", questions_per_step: int = 4,
@@ -187,7 +187,7 @@ def collect_feedback(data_dir: str | Path, split: str, out_dir: str | Path,
 
 
 def collect_retriever_feedback(data_dir: str | Path, split: str, out_dir: str | Path,
-                               retrievers: Sequence[str], model: str | Generator = "smollm2",
+                               retrievers: Sequence[str], model: str | Generator = DEFAULT_MODEL,
                                k: int = 4, task: str | TaskSpec | None = None,
                                limit: int | None = None, max_length: int = 512,
                                with_date: bool = False, label_mode: str = "auto",

@@ -30,7 +30,7 @@ from .confidence import unavailable
 from .errors import ConfigError, bad_choice
 from .findings_page import limits, write_page
 from .levels import Embed
-from .llm import get_model
+from .llm import DEFAULT_MODEL, get_model
 from .llm.base import Generator
 from .metrics import GOLD_LOGLIK
 from .pipeline import evaluate
@@ -178,7 +178,7 @@ def _check_folders(out: Path, plan: _Plan, base: EvalSettings, retriever: str, s
 
 
 def findings(data_dir: str | Path, split: str, out_dir: str | Path,
-             task: str | TaskSpec | None = None, model: str | Generator = "smollm2",
+             task: str | TaskSpec | None = None, model: str | Generator = DEFAULT_MODEL,
              retriever: str = "bm25", only: Iterable[str] | None = None,
              limit: int | None = None, seed: int = 0, coverage: float = 0.8,
              cold_cap: int = 1, metric: str | None = None, k: int = 4,

@@ -23,7 +23,7 @@ from .abstention import Reanswer, TrustOptions, check_trust_fit, settle
 from .calibration import argmax_labels, calibrated_scores
 from .confidence import Measured, answer_confidence, run_confidence
 from .levels import Embed, Population, profiles_at_level
-from .llm import get_model
+from .llm import DEFAULT_MODEL, get_model
 from .llm.base import Generator, Request, can_score
 from .llm.priors import global_distribution, prior_scores
 from .metrics import GOLD_LOGLIK, per_example, score, units
@@ -173,7 +173,7 @@ def _complete_logliks(journal: Journal, questions: Sequence[Question], task: Tas
 
 
 def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_dir: str | Path,
-             task: str | TaskSpec | None = None, model: str | Generator = "smollm2",
+             task: str | TaskSpec | None = None, model: str | Generator = DEFAULT_MODEL,
              k: int = 4, limit: int | None = None, max_length: int = 512, view: str = "full",
              position: str = "before", with_date: bool = False, label_mode: str = "auto",
              max_new_tokens: int | None = None, batch_size: int = 8, progress: bool = True,

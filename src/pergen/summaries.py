@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from tqdm.auto import tqdm
 
 from .errors import ConfigError, bad_choice
+from .llm import DEFAULT_MODEL
 from .llm.base import Generator, Request
 from .records import ProfileItem, Question
 from .retrievers.recency import newest_first
@@ -206,7 +207,7 @@ def describe(cache: SummaryCache) -> dict[str, Any]:
 
 
 def summarize(data_dir: str | Path, split: str, out_dir: str | Path | None = None,
-              summarizer: str = "llm", model: str | Generator = "smollm2",
+              summarizer: str = "llm", model: str | Generator = DEFAULT_MODEL,
               task: str | TaskSpec | None = None, limit: int | None = None,
               summary_tokens: int = 96, progress: bool = True) -> SummaryCache:
     """Build the summaries of every user's profiles in a split ahead of `evaluate` (into

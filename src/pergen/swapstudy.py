@@ -56,7 +56,7 @@ from tqdm.auto import tqdm
 
 from .errors import ConfigError, MissingExtraError
 from .levels import Embed, Population, date_cutoff, user_key
-from .llm import get_model
+from .llm import DEFAULT_MODEL, get_model
 from .llm.base import Generator
 from .pipeline import evaluate
 from .records import ProfileItem, Question
@@ -294,7 +294,7 @@ def _stored_partners(out: Path, key: dict[str, Any]) -> dict[str, dict[str, Part
 
 
 def swap_study(data_dir: str | Path, split: str, retriever: str, out_dir: str | Path,
-               task: str | TaskSpec | None = None, model: str | Generator = "smollm2",
+               task: str | TaskSpec | None = None, model: str | Generator = DEFAULT_MODEL,
                limit: int | None = None, seed: int = 0, bins: int = 10,
                progress: bool = True, embed: Embed | None = None, **options: Any) -> SwapStudy:
     """Run the swap study (see the module docstring) and write its table and chart.

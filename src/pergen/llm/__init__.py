@@ -35,6 +35,9 @@ _LAZY = {
     "openai": ("openai_backend", "httpx", "openai"),
 }
 
+# Models with local weights, which take a ``device`` option.
+LOCAL_MODELS = tuple(name for name, (_, _, extra) in _LAZY.items() if extra != "openai")
+
 
 def _lazy(name: str, module: str, package: str, extra: str) -> Callable[..., Generator]:
     def factory(*args: str, **options: Any) -> Generator:
@@ -57,5 +60,5 @@ def get_model(spec: str = DEFAULT_MODEL, **options: Any) -> Generator:
     return MODELS.create(spec, **options)
 
 
-__all__ = ["DEFAULT_MODEL", "MODELS", "Generator", "LabelScorer", "Request", "Tokenizer",
+__all__ = ["DEFAULT_MODEL", "LOCAL_MODELS", "MODELS", "Generator", "LabelScorer", "Request", "Tokenizer",
            "WhitespaceTokenizer", "get_model"]

@@ -72,7 +72,7 @@ class LlamaCppModel:
 
     def __init__(self, path: str | Path, *, name: str | None = None, n_ctx: int = 4096,
                  threads: int | None = None, n_batch: int = 512, cache_bytes: int = 1 << 30,
-                 **_ignored: Any) -> None:
+                 device: str = "auto", **_ignored: Any) -> None:
         path = Path(path).expanduser()
         if not path.is_file():
             raise ConfigError(f"GGUF file {path} does not exist")
@@ -84,6 +84,7 @@ class LlamaCppModel:
         threads = threads or _cpu_count()
         self._llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_batch,
                                     n_threads=threads, n_threads_batch=threads,
+                                    n_gpu_layers=_gpu_layers(device),
                                     logits_all=False, verbose=False)
         # States after each answer, so the gold-loglik pass after a batch of answers scores
         # each gold without evaluating its prompt again (a state is the KV cache: ~30 MB
@@ -196,6 +197,20 @@ class LlamaCppModel:
 
     def close(self) -> None:
         self._llm.close()
+
+
+def _gpu_layers(device: str) -> int:
+    """Layers offloaded to the GPU: all of them where the build can (``auto`` and
+    ``cuda``), none on ``cpu``; ``cuda`` on a CPU-only build is refused rather than
+    silently run on the CPU."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"device {device!r}: accepted auto, cpu, cuda")
+    offload = bool(llama_cpp.llama_supports_gpu_offload())
+    if device == "cuda" and not offload:
+        raise ConfigError("device 'cuda': this llama-cpp-python was built for the CPU only; "
+                          "rebuild it with CMAKE_ARGS=-DGGML_CUDA=on, or use the "
+                          "transformers engine (NAME:transformers)")
+    return -1 if offload and device != "cpu" else 0
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 from statistics import fmean
 
 from ..feedback import collect_feedback
+from ..llm import DEFAULT_MODEL
 from ..llm.base import Generator
 from ..retrievers import rank_many
 from ..splits import load_split, resolve_task
@@ -18,7 +19,7 @@ from ..tasks import TaskSpec
 
 
 def retrieval_feedback(data_dir: str | Path, split: str, retrievers: Sequence[str],
-                       out_dir: str | Path, model: str | Generator = "smollm2",
+                       out_dir: str | Path, model: str | Generator = DEFAULT_MODEL,
                        signal: str = "loglik", depths: Sequence[int] = (1, 4),
                        task: str | TaskSpec | None = None, limit: int | None = None,
                        progress: bool = True) -> dict[str, dict[str, float]]:
