@@ -99,6 +99,13 @@ def test_generation_is_greedy_and_deterministic(smol, huffpost):
     first = smol.generate(reqs, max_new_tokens=20)
     assert all(a and a == a.strip() for a in first)
     assert smol.generate(list(reversed(reqs)), max_new_tokens=20) == list(reversed(first))
+    # Saved prompt states keep one logits row and count every byte (llama-cpp-python's
+    # own count leaves out a copy of the whole logits buffer per state).
+    cache = smol._llm.cache
+    states = list(cache.cache_state.values())
+    assert states and all(s.scores.shape[0] == 1 for s in states)
+    assert cache.cache_size == sum(s.llama_state_size + s.scores.nbytes + s.input_ids.nbytes
+                                   for s in states) <= cache.capacity_bytes
 
 
 @pytest.mark.slow

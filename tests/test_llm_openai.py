@@ -176,3 +176,24 @@ def test_scoring_without_logprobs_names_what_to_do(server):
     model = get_model(f"openai:tiny@{server.url}", max_retries=0)
     with pytest.raises(BackendError, match="echo and logprobs"):
         model.loglik(reqs(1), ["x"])
+
+
+def test_echo_alignment_is_checked_and_offsets_are_not_trusted() -> None:
+    """Echoes as llama-cpp-python's server writes them (tokens and log-probabilities
+    recorded from it): aligned for a chat prompt that starts with the BOS token, shifted
+    by one for a plain prompt."""
+    from pergen.llm.openai_backend import _target_logprobs
+
+    aligned = ["<|im_start|>", "assistant", "\n", "[", "1", "]", " A"]
+    values = [None, -1e-6, -8e-4, -9.2, -6.3, -2.7, -2.9]
+    assert _target_logprobs(aligned, values, {" A": -2.9}, " A", "[1]", "u") == [-9.2, -6.3, -2.7]
+    # The model stopped at once: no generated token in the echo, every entry is the prompt's.
+    assert _target_logprobs(aligned[:-1], values[:-1], {"]:": -0.3, "]": -2.7}, "", "1]",
+                            "u") == [-6.3, -2.7]
+    # Shifted: the last entry is the prompt's last token scored under the next position.
+    shifted = ["Hello", " there", ",", " my", " friend"]
+    with pytest.raises(BackendError, match="not aligned"):
+        _target_logprobs(shifted, [None, -7.6, -16.6, -9.7, -8.4],
+                         {".": -1.3, " friend": -8.4}, ".", " friend", "u")
+    with pytest.raises(BackendError, match="no log-probabilities for the target"):
+        _target_logprobs(aligned, values, {" A": -2.9}, " A", "[2]", "u")

@@ -44,6 +44,26 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+class StateCache(llama_cpp.LlamaRAMCache):
+    """llama-cpp-python's RAM cache of prompt states, with its size counted honestly.
+
+    Each saved `LlamaState` carries a copy of the whole logits buffer (n_batch x n_vocab
+    floats: 311 MB for the 1.5B model), which `LlamaRAMCache` leaves out of its size, so
+    a 1 GB cache grew past 20 GB and was killed. The logits are never read back (a loaded
+    state is re-evaluated at its last token before sampling, and `_logits` evaluates what
+    it scores), so only the last row is kept, and every byte is counted.
+    """
+
+    def __setitem__(self, key: Sequence[int], value: Any) -> None:
+        value.scores = value.scores[-1:].copy()
+        super().__setitem__(key, value)
+
+    @property
+    def cache_size(self) -> int:
+        return sum(s.llama_state_size + s.scores.nbytes + s.input_ids.nbytes
+                   for s in self.cache_state.values())
+
+
 class LlamaTokenizer:
     """The `Tokenizer` protocol over llama.cpp's tokenizer: plain text, no special tokens."""
 
@@ -89,7 +109,7 @@ class LlamaCppModel:
         # States after each answer, so the gold-loglik pass after a batch of answers scores
         # each gold without evaluating its prompt again (a state is the KV cache: ~30 MB
         # for 1,000 tokens of the 1.5B model).
-        self._llm.set_cache(llama_cpp.LlamaRAMCache(capacity_bytes=cache_bytes))
+        self._llm.set_cache(StateCache(capacity_bytes=cache_bytes))
         self.tokenizer: Tokenizer = LlamaTokenizer(self._llm)
         self._n_vocab = int(self._llm.n_vocab())
         self._formatter = self._chat_formatter()

@@ -141,10 +141,13 @@ class OpenAIModel:
     # -- scoring through /v1/completions --------------------------------------------
     @functools.cached_property
     def scores_text(self) -> bool:
-        """Whether the server returns prompt log-probabilities (one probe request, once):
-        without them, gold-loglik is skipped and scoring label modes are refused."""
+        """Whether the server returns prompt log-probabilities aligned with their tokens
+        (one probe request, once, formatted as the real prompts are, and whose answer is
+        not empty, so that `_target_logprobs` can check the alignment): without them,
+        gold-loglik is skipped and scoring label modes are refused."""
         try:
-            self.continuation_logprob("Hello", " world")
+            self.continuation_logprob(self.scoring_text("Count on: 1, 2, 3,"), " 4, 5,",
+                                      verify=True)
         except BackendError:
             return False
         return True
@@ -161,6 +164,8 @@ class OpenAIModel:
         """Sum of log p(target tokens | prompt) for each (request, target) pair."""
         if len(requests) != len(targets):
             raise ConfigError(f"loglik: {len(requests)} requests but {len(targets)} targets")
+        if not self.scores_text:
+            raise BackendError(f"{self.roots[0]}: {_NO_LOGPROBS}")
         pairs = [(self.scoring_text(r.prompt), t) for r, t in zip(requests, targets)]
         return self._map(lambda pair: self.continuation_logprob(*pair), pairs)
 
@@ -173,8 +178,9 @@ class OpenAIModel:
         n = len(labels)
         return [flat[i * n:(i + 1) * n] for i in range(len(requests))]
 
-    def continuation_logprob(self, text: str, target: str) -> float:
-        """log p(target | text) from the echoed log-probabilities of text + target."""
+    def continuation_logprob(self, text: str, target: str, verify: bool = False) -> float:
+        """log p(target | text) from the echoed log-probabilities of text + target;
+        `verify`: refuse unless the echo proves its alignment (see `_target_logprobs`)."""
         if not target:
             return 0.0
         body = {"model": self.model, "prompt": text + target, "max_tokens": 1, "temperature": 0,
@@ -185,17 +191,15 @@ class OpenAIModel:
             raise BackendError(f"{e}; {_NO_LOGPROBS}") from None
         try:
             lp = data["choices"][0]["logprobs"]
-            offsets, values = lp["text_offset"], lp["token_logprobs"]
+            tokens, values = list(lp["tokens"]), list(lp["token_logprobs"])
+            generated = str(data["choices"][0]["text"])[len(text + target):]
+            top = lp["top_logprobs"][-1] if tokens else None
         except (KeyError, IndexError, TypeError):
             raise BackendError(f"{self.roots[0]} returned no prompt log-probabilities; "
                                f"{_NO_LOGPROBS}") from None
-        start = len(text)
-        picked = [v for o, v in zip(offsets, values) if o >= start and v is not None]
-        # The echo ends with the one generated token: drop it.
-        picked = picked[:-1] if len(offsets) and offsets[-1] >= len(text + target) else picked
-        if not picked:
-            raise BackendError(f"{self.roots[0]} returned no log-probabilities for the target")
-        return float(sum(picked))
+        if verify and not generated:
+            raise BackendError(f"{self.roots[0]}: the alignment probe got an empty answer")
+        return sum(_target_logprobs(tokens, values, top, generated, target, self.roots[0]))
 
     def _map(self, fn: Any, items: Sequence[Any]) -> list[Any]:
         if len(items) <= 1 or self.concurrency == 1:
@@ -214,8 +218,40 @@ class OpenAIModel:
         self._client.close()
 
 
+def _target_logprobs(tokens: list[str], values: list[float | None], top: Any,
+                     generated: str, target: str, url: str) -> list[float]:
+    """The target's token log-probabilities in an echo of ``text + target``, followed by
+    the one generated token unless the model stopped at once (`generated` empty).
+
+    Positions come from the echoed token strings counted back from the end, not from
+    ``text_offset``: llama-cpp-python's server computes offsets on text rendered without
+    special tokens, so they fall short of a chat prompt's real positions. A generated
+    token must be the echo's last and the most likely at its position; where it is not,
+    the log-probabilities are not aligned with the tokens (llama-cpp-python shifts them by
+    one where the prompt does not start with the model's BOS token) and would be wrong, so
+    they are refused. `OpenAIModel.scores_text` runs this check once on a probe whose
+    answer is not empty.
+    """
+    if generated:
+        aligned = bool(tokens) and tokens[-1] == generated and isinstance(top, dict) and \
+            values[-1] is not None and values[-1] >= max(top.values()) - 1e-6
+        if not aligned:
+            raise BackendError(f"{url} returned log-probabilities not aligned with the "
+                               f"echoed tokens; {_NO_LOGPROBS}")
+        tokens, values = tokens[:-1], values[:-1]
+    ends = list(itertools.accumulate(map(len, tokens)))
+    start = (ends[-1] if ends else 0) - len(target)
+    picked = [float(v) for end, tok, v in zip(ends, tokens, values)
+              if end - len(tok) >= start and v is not None]
+    if not picked or not "".join(tokens).endswith(target):
+        raise BackendError(f"{url} returned no log-probabilities for the target; {_NO_LOGPROBS}")
+    return picked
+
+
 _NO_LOGPROBS = ("scoring through a server needs /v1/completions with echo and logprobs "
-                "(vLLM; llama_cpp.server started with --logits_all true); use --label-mode "
+                "(vLLM; llama_cpp.server started with --logits_all true, for prompts that "
+                "start with the model's BOS token, as SmolLM2's chat template does); use "
+                "--label-mode "
                 "generate and --no-gold-loglik with this server")
 
 
