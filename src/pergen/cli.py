@@ -534,8 +534,8 @@ def demo_cmd(out_dir: Path = typer.Option(Path("runs/demo"), "--out"),
     data = demo_data_dir()
     err.print(f"demo data: {data} (chitchat-dataset: reply to a message as the user would)")
     evaluate_cmd(data=data, split="dev", retriever=list(DEMO_RETRIEVERS), out_dir=out_dir,
-                 task=None, limit=limit, k=4, model=model, max_length=512, view="full",
-                 position="before", with_date=False, label_mode="auto", batch_size=8,
+                 task=None, limit=limit, k=4, model=model, device="auto", max_length=512,
+                 view="full", position="before", with_date=False, label_mode="auto", batch_size=8,
                  baseline="none", vote_k=None, gold_loglik=True, level=["user"],
                  profile_cap=["all"], persona_k=10, personas=None, persona_select="user",
                  min_profile=4, memory="items", summarizer="stats", summary_tokens=96,
