@@ -49,6 +49,19 @@ def _transformer_folder(folder: Path) -> Path:
     return folder
 
 
+def model_folders(folder: str | Path | None) -> tuple[Path, Path]:
+    """(the folder given, default all-MiniLM-L6-v2; the transformer folder inside it),
+    checked to hold a model before anything is loaded or exported."""
+    root = Path(folder).expanduser() if folder else default_model_path()
+    if not root.is_dir():
+        raise ConfigError(f"encoder folder {root} does not exist")
+    path = _transformer_folder(root)
+    if not (path / "config.json").exists() or not any((path / w).exists() for w in _WEIGHTS):
+        raise ConfigError(f"no model in {root}: expected config.json and model weights "
+                          "(a transformers or sentence-transformers folder)")
+    return root, path
+
+
 def _max_length(folder: Path, root: Path, tokenizer: Any, config: Any) -> int:
     """512, or less where the tokenizer, the position table or the model's own
     sentence-transformers setting (``max_seq_length``) says so."""
@@ -85,13 +98,7 @@ class Encoder:
 
         Never downloads: every file must be local (``local_files_only``).
         """
-        root = Path(folder).expanduser() if folder else default_model_path()
-        if not root.is_dir():
-            raise ConfigError(f"encoder folder {root} does not exist")
-        path = _transformer_folder(root)
-        if not (path / "config.json").exists() or not any((path / w).exists() for w in _WEIGHTS):
-            raise ConfigError(f"no model in {root}: expected config.json and model weights "
-                              "(a transformers or sentence-transformers folder)")
+        root, path = model_folders(folder)
         try:
             import torch
             from transformers import AutoModel, AutoTokenizer

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, MissingExtraError
+from ..errors import MissingExtraError
 from ..storage import cache_dir
 from .encoder import (
     _WEIGHTS,
@@ -40,6 +40,7 @@ from .encoder import (
     _max_length,
     _transformer_folder,
     default_model_path,
+    model_folders,
     valid_utf8,
 )
 
@@ -177,13 +178,7 @@ class OnnxEncoder:
             from transformers import AutoConfig, AutoTokenizer
         except ImportError as e:
             raise MissingExtraError("onnxruntime/transformers", "local") from e
-        root = Path(folder).expanduser() if folder else default_model_path()
-        if not root.is_dir():
-            raise ConfigError(f"encoder folder {root} does not exist")
-        path = _transformer_folder(root)
-        if not (path / "config.json").exists() or not any((path / w).exists() for w in _WEIGHTS):
-            raise ConfigError(f"no model in {root}: expected config.json and model weights "
-                              "(a transformers or sentence-transformers folder)")
+        root, path = model_folders(folder)
         model_file = onnx_files(root, quantize=quantize)
         options = ort.SessionOptions()
         if threads:
