@@ -29,18 +29,19 @@ def scores(folder: Path) -> dict[str, dict[str, float]]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def trivial(out: Path, name: str, ids: list[str]) -> tuple[str, float] | None:
-    """copy-input on HuffPost (its run folder); the majority gold label on the tweets."""
+def trivial(out: Path, name: str, ids: list[str]) -> tuple[str, list[float]] | None:
+    """Per-question metric of copy-input on HuffPost (its run folder), of always answering
+    the majority gold label on the tweets."""
     if name == "huffpost":
         base = scores(out / "trivial-huffpost" / "none")
-        return ("copy-input", float(np.mean([base[i]["rouge-1"] for i in ids]))) \
+        return ("copy-input", [base[i]["rouge-1"] for i in ids]) \
             if all(i in base for i in ids) else None
     golds = {g["id"]: g["output"] for g in json.loads(
         (ROOT.parent / "shared" / "data" / "troll_tweets_authorship" / "dev_outputs.json")
         .read_text())["golds"]}
     labels = [golds[i] for i in ids]
     top = max(set(labels), key=labels.count)
-    return (f'always "{top}"', labels.count(top) / len(labels))
+    return (f'always "{top}"', [float(x == top) for x in labels])
 
 
 def main() -> None:
@@ -57,11 +58,11 @@ def main() -> None:
                 continue
             ids = sorted(set.intersection(*(set(s) for s in runs.values())))
             print(f"\n{name}, {retriever} (n = {len(ids)}; p: paired, against {a.reference})")
-            print(f"| model:engine | {metric} | p | gold-loglik | p |")
-            print("|---|---|---|---|---|")
             base = trivial(a.out, name, ids)
+            print(f"| model:engine | {metric} | p | p vs trivial | gold-loglik | p |")
+            print("|---|---|---|---|---|---|")
             if base:
-                print(f"| {base[0]} (trivial) | {base[1]:.4f} | | | |")
+                print(f"| {base[0]} (trivial) | {np.mean(base[1]):.4f} | | | | |")
             ref = runs.get(a.reference)
             for m, s in runs.items():
                 cells = []
@@ -75,6 +76,8 @@ def main() -> None:
                     if ref is not None and m != a.reference:
                         pval = f"{compare(key, values, [ref[i][key] for i in ids]).p_value:.2g}"
                     cells += [cell, pval]
+                    if key == metric:
+                        cells.append(f"{compare(key, values, base[1]).p_value:.2g}" if base else "")
                 print(f"| {m} | " + " | ".join(cells) + " |")
 
 

@@ -524,10 +524,14 @@ def _print_best(history: Any, out_dir: Path, name: str) -> None:
               f"{best['dev_top1_feedback']:.4f}; model in {out_dir} (--retriever {name}:{out_dir})")
 
 
+DEMO_USERS = 12  # four retrievers x 12 answers: a few minutes of the 1.5B model on 2 cores
+
+
 @app.command("demo")
 @friendly
 def demo_cmd(out_dir: Path = typer.Option(Path("runs/demo"), "--out"),
-             limit: int | None = typer.Option(None, "--limit", min=1),
+             limit: int | None = typer.Option(DEMO_USERS, "--limit", min=1, help="Users "
+                                              "(one question each) of the 30 in the demo set"),
              model: str = typer.Option(DEFAULT_MODEL, "--model", help=MODEL_HELP)) -> None:
     """Compare no personalization, BM25, recency and dense on real chat data (few minutes)."""
     from .demo import DEMO_RETRIEVERS, demo_data_dir

@@ -21,7 +21,9 @@ from . import (
 )
 from .base import MODELS, Generator, LabelScorer, Request, Tokenizer, WhitespaceTokenizer
 
-DEFAULT_MODEL = "smollm2"
+# Chosen by measurement on both shared dev sets (bench/RESULTS.md, "Engines and the
+# default model"); runs on llama.cpp.
+DEFAULT_MODEL = "qwen2.5-coder-1.5b"
 
 # name -> (module that registers it, package it needs, extra that installs it). Importing
 # torch takes seconds, so a module is imported only when one of its models is asked for.
