@@ -134,7 +134,8 @@ def test_convert_cache_is_keyed_atomic_and_joins_chunks(tmp_path, monkeypatch):
     assert gguf.convert_gguf([a, b], f"m-{key}") == first and len(calls) == 1
     os.utime(b, ns=(1, 1))
     assert gguf.fingerprint([a, b]) != key  # a reinstalled package converts again
-    assert sorted(p.name for p in first.parent.iterdir()) == [first.name]  # no temp left
+    # no temp left: the converted folder, and the joined GGUF that llama.cpp also reads
+    assert sorted(p.name for p in first.parent.iterdir()) == [first.name, f"{first.name}.gguf"]
 
     def broken(folder: Path, file: str, out_dir: Path) -> None:
         out_dir.mkdir()
@@ -143,7 +144,7 @@ def test_convert_cache_is_keyed_atomic_and_joins_chunks(tmp_path, monkeypatch):
     monkeypatch.setattr(gguf, "_convert", broken)
     with pytest.raises(RuntimeError):
         gguf.convert_gguf([a], "broken")
-    assert sorted(p.name for p in first.parent.iterdir()) == [first.name]
+    assert sorted(p.name for p in first.parent.iterdir()) == [first.name, f"{first.name}.gguf"]
 
 
 # -- tiny random models: the seq2seq and plain-causal paths ----------------------------
