@@ -49,8 +49,11 @@ def worker(model_spec: str, sets: list[str], limit: int | None, out: Path,
         row: dict[str, Any] = {"set": name, "load_s": load_s}
         for r, run in runs.items():
             n = len(run.per_example.get(metric, []))
+            # Seconds over the questions answered by this process: a resumed run's earlier
+            # answers were timed by the process that gave them (None: nothing left to do).
             row[r] = {"metric": run.metrics.get(metric), "gold_loglik": run.metrics.get("gold-loglik"),
-                      "s_per_answer": run.llm_seconds / max(1, n), "n": n}
+                      "s_per_answer": run.llm_seconds / run.answered if run.answered else None,
+                      "n": n}
         print("RESULT " + json.dumps(row), flush=True)
 
 
@@ -92,6 +95,10 @@ def run_one(spec: str, sets: list[str], limit: int | None, out: Path,
     return rows
 
 
+def _seconds(cell: dict[str, Any]) -> str:
+    return "resumed" if cell["s_per_answer"] is None else f"{cell['s_per_answer']:.2f}"
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--models", nargs="+", default=["smollm2:transformers", "smollm2:llama.cpp"])
@@ -114,8 +121,7 @@ def main() -> None:
             none, bm25 = r["none"], r["bm25"]
             print(f"| {spec} | {r['set']} | {none['n']} | {r['load_s']:.1f} | {r['peak_rss_gb']:.2f} "
                   f"| {none['metric']:.4f} | {bm25['metric']:.4f} | {none['gold_loglik']:.3f} | "
-                  f"{bm25['gold_loglik']:.3f} | {none['s_per_answer']:.2f} | "
-                  f"{bm25['s_per_answer']:.2f} |", flush=True)
+                  f"{bm25['gold_loglik']:.3f} | {_seconds(none)} | {_seconds(bm25)} |", flush=True)
 
 
 if __name__ == "__main__":

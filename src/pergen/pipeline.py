@@ -133,7 +133,7 @@ def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec:
     likelihood = {q.id: done[q.id]["gold_loglik"] for q in questions
                   if "gold_loglik" in done[q.id]} if golds is not None else {}
     return RetrieverRun(retriever_spec, predictions, llm_seconds=llm_seconds,
-                        total_seconds=time.perf_counter() - started,
+                        total_seconds=time.perf_counter() - started, answered=len(todo),
                         gold_loglik=likelihood if len(likelihood) == len(questions) else {},
                         confidence=sure.values, confidence_note=_note(sure))
 

@@ -45,6 +45,7 @@ class RetrieverRun:
     metrics: dict[str, float] = field(default_factory=dict)
     llm_seconds: float = 0.0
     total_seconds: float = 0.0
+    answered: int = 0  # questions this call asked the model (a resumed run skips the rest)
 
 
 def degenerate(predictions: dict[str, str], share: float = DEGENERATE_SHARE) -> str | None:
