@@ -127,12 +127,14 @@ def test_a_degenerate_run_is_warned_about(synthetic, tmp_path: Path) -> None:
             return [[1.0 if lab == "comedy" else 0.0 for lab in labels] for _ in requests]
 
     data = synthetic("label", users=3, per_user=4)
-    evaluate(data, "dev", ["none", "bm25"], tmp_path / "run", model=SameLabel(), progress=False)
+    evaluate(data, "dev", ["none", "bm25"], tmp_path / "run", model=SameLabel(), progress=False,
+             label_mode="choose")
     warnings = json.loads((tmp_path / "run" / "warnings.json").read_text())
     assert set(warnings) == {"none", "bm25"} and "'comedy', covers 100% of the 12" in warnings["bm25"]
     html_path, md_path = write_report(tmp_path / "run")
     assert "covers 100%" in md_path.read_text() and "class=warn" in html_path.read_text()
-    fine = evaluate(data, "dev", ["bm25"], tmp_path / "ok", model=FakeLM(), progress=False)
+    fine = evaluate(data, "dev", ["bm25"], tmp_path / "ok", model=FakeLM(), progress=False,
+                    label_mode="choose")
     assert len(set(fine["bm25"].predictions.values())) == 3
     assert not (tmp_path / "ok" / "warnings.json").exists()
     one_user = synthetic("label", users=1, per_user=4)  # one user, one habit: one answer

@@ -172,8 +172,9 @@ def test_a_run_worse_than_the_prior_is_warned_in_the_run_and_the_cli(synthetic,
 
 def test_auto_on_a_rating_task_runs_the_measured_mode(synthetic, tmp_path: Path) -> None:
     """auto is AUTO_RATING_MODE on a rating task with a model that scores labels (run.json
-    says so, and the answers equal an explicit run's); elsewhere auto stays auto."""
-    from pergen.settings import AUTO_RATING_MODE
+    says so, and the answers equal an explicit run's), AUTO_LABEL_MODE on other labelled
+    tasks; with a model that scores nothing auto stays auto."""
+    from pergen.settings import AUTO_LABEL_MODE, AUTO_RATING_MODE
 
     data = synthetic("rating", users=3, per_user=2)
     auto = evaluate(data, "dev", ["none"], tmp_path / "a", model=Flat(), progress=False)
@@ -187,4 +188,4 @@ def test_auto_on_a_rating_task_runs_the_measured_mode(synthetic, tmp_path: Path)
     assert stored["label_mode"] == "auto"  # a model that scores nothing: nothing to pick from
     evaluate(synthetic("label"), "dev", ["none"], tmp_path / "t", model=Flat(), progress=False)
     stored = json.loads((tmp_path / "t" / "none" / "run.json").read_text())["settings"]
-    assert stored["label_mode"] == "auto"
+    assert stored["label_mode"] == AUTO_LABEL_MODE == "calibrate"

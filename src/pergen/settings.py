@@ -33,6 +33,9 @@ AUTO_RATING_MODE = "expected"
 """What ``auto`` runs on a rating task whose model scores labels. Measured on a LaMP-3-style
 set (bench/RESULTS.md, "Rating task"): the most likely rating (choose) answered one rating
 to nearly every question and lost to each user's mean rating; this one did not."""
+AUTO_LABEL_MODE = "calibrate"
+"""What ``auto`` runs on other labelled tasks whose model scores labels (bench/RESULTS.md,
+"Engines and the default model": on the tweets, choose answered "[1]" to 92-100%)."""
 LATER_FIELDS = ("level", "persona_k", "personas", "persona_select", "min_profile", "profile_cap",
                 "memory", "summarizer", "summary_tokens", "prior_strength")
 MEMORIES = ("items", "summary", "summary+items")
@@ -105,11 +108,14 @@ class EvalSettings:
 
 
 def label_mode_for(mode: str, task: TaskSpec, model: Generator) -> str:
-    """The label mode a run uses: ``auto`` becomes `AUTO_RATING_MODE` on a rating task when
-    the model scores labels, and stays ``auto`` elsewhere (the most likely label where the
-    model scores labels, else generation). A run's ``run.json`` records the mode it used."""
-    if mode == "auto" and is_rating(task) and can_score(model):
-        return AUTO_RATING_MODE
+    """The label mode a run uses. Where the model scores labels, ``auto`` becomes
+    `AUTO_RATING_MODE` on a rating task and `AUTO_LABEL_MODE` on any other labelled task;
+    elsewhere it stays ``auto`` (generation). Both were chosen by measurement (bench/
+    RESULTS.md): the most likely label (``choose``) answered one label to 92-100% of the
+    tweet questions with both embedded models, and the rating it picked to all. A run's
+    ``run.json`` records the mode it used."""
+    if mode == "auto" and task.labels and can_score(model):
+        return AUTO_RATING_MODE if is_rating(task) else AUTO_LABEL_MODE
     return mode
 
 
