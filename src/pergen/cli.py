@@ -175,8 +175,8 @@ def evaluate_cmd(data: Path = DataOpt, split: str = SplitOpt,
     caps = [_cap(c) for c in profile_cap]
     options: dict[str, Any] = dict(
         task=task, model=_on_device(_with_vote_k(model, vote_k), device), k=k, limit=limit,
-        max_length=max_length,
-        view=view, position=position, with_date=with_date, label_mode=label_mode,
+        max_length=max_length, view=view, position=position, with_date=with_date,
+        label_mode=label_mode,
         batch_size=batch_size, baseline=baseline, gold_loglik=gold_loglik, persona_k=persona_k,
         personas=personas, persona_select=persona_select, min_profile=min_profile,
         memory=memory, summarizer=summarizer, summary_tokens=summary_tokens,
