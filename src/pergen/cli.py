@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape as rich_escape
 
 from .errors import PergenError
-from .llm import DEFAULT_MODEL, LOCAL_MODELS, MODELS, Generator, get_model
+from .llm import DEFAULT_MODEL, DEVICES, LOCAL_MODELS, MODELS, Generator, get_model
 from .retrievers import RETRIEVERS
 from .selectors import SELECTORS
 
@@ -258,8 +258,9 @@ def _on_device(model: str, device: str) -> str | Generator:
     local backend's own default), so that remote and baseline models accept auto."""
     if device == "auto":
         return model
-    if device not in ("cpu", "cuda"):
-        raise typer.BadParameter(f"{device!r}: accepted auto, cpu, cuda", param_hint="--device")
+    if device not in DEVICES:
+        raise typer.BadParameter(f"{device!r}: accepted {', '.join(DEVICES)}",
+                                 param_hint="--device")
     name = model.partition(":")[0]
     if name not in LOCAL_MODELS:
         raise typer.BadParameter(f"applies to local models ({', '.join(LOCAL_MODELS)}), "

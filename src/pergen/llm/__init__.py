@@ -19,7 +19,7 @@ from . import (
     priors,  # noqa: F401  (registers profile-prior)
     votes,  # noqa: F401  (registers similarity-vote, knn-vote)
 )
-from .base import MODELS, Generator, LabelScorer, Request, Tokenizer, WhitespaceTokenizer
+from .base import DEVICES, MODELS, Generator, LabelScorer, Request, Tokenizer, WhitespaceTokenizer
 
 # Chosen by measurement on both shared dev sets (bench/RESULTS.md, "Engines and the
 # default model"); runs on llama.cpp.
@@ -62,5 +62,5 @@ def get_model(spec: str = DEFAULT_MODEL, **options: Any) -> Generator:
     return MODELS.create(spec, **options)
 
 
-__all__ = ["DEFAULT_MODEL", "LOCAL_MODELS", "MODELS", "Generator", "LabelScorer", "Request", "Tokenizer",
-           "WhitespaceTokenizer", "get_model"]
+__all__ = ["DEFAULT_MODEL", "DEVICES", "LOCAL_MODELS", "MODELS", "Generator", "LabelScorer",
+           "Request", "Tokenizer", "WhitespaceTokenizer", "get_model"]

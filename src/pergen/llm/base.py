@@ -118,3 +118,4 @@ class WhitespaceTokenizer:
 
 
 MODELS: Registry[Generator] = Registry("model", "pergen.models")
+DEVICES = ("auto", "cpu", "cuda")  # where a local model may run (``device=``, --device)

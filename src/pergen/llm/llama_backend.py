@@ -28,7 +28,7 @@ from typing import Any, cast
 import numpy as np
 
 from ..errors import ConfigError, MissingExtraError
-from .base import MODELS, Request, Tokenizer
+from .base import DEVICES, MODELS, Request, Tokenizer
 
 try:
     import llama_cpp
@@ -223,8 +223,8 @@ def _gpu_layers(device: str) -> int:
     """Layers offloaded to the GPU: all of them where the build can (``auto`` and
     ``cuda``), none on ``cpu``; ``cuda`` on a CPU-only build is refused rather than
     silently run on the CPU."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"device {device!r}: accepted auto, cpu, cuda")
+    if device not in DEVICES:
+        raise ConfigError(f"device {device!r}: accepted {', '.join(DEVICES)}")
     offload = bool(llama_cpp.llama_supports_gpu_offload())
     if device == "cuda" and not offload:
         raise ConfigError("device 'cuda': this llama-cpp-python was built for the CPU only; "
