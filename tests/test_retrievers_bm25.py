@@ -136,30 +136,36 @@ def test_token_cache_reads_back_what_tokenizing_gives(tmp_path: Path) -> None:
     second = BM25Retriever(token_cache=tmp_path)
     assert second.rank_many(reqs) == plain
     assert second._tokens.vocab == first._tokens.vocab
-    files[0].write_bytes(b"not an npz")  # a damaged entry is tokenized again, not trusted
-    assert BM25Retriever(token_cache=tmp_path).rank_many(reqs) == plain
+    good = files[0].read_bytes()
+    # Damaged entries are tokenized again, not trusted: garbage, a truncated file, and a
+    # well-formed one whose word ids point outside the vocabulary (compiled code indexes
+    # arrays with them unchecked) or whose vocabulary repeats a word.
+    header = np.frombuffer(good, np.int64, 4)
+    words_at = 32 + 8 * 2 * int(header[1])
+    wild = bytearray(good)
+    wild[words_at:words_at + 8] = np.int64(10**9).tobytes()
+    repeated = good[:24] + np.int64(header[3] + 4).tobytes() + good[32:] + b"\nthe"
+    for damaged in (b"not an entry", good[:-3], bytes(wild), repeated):
+        files[0].write_bytes(damaged)
+        assert BM25Retriever(token_cache=tmp_path).rank_many(reqs) == plain
     # Other texts, or the same texts after others: another entry.
     BM25Retriever(token_cache=tmp_path).rank_many(reqs[1:])
     assert len(list(tmp_path.iterdir())) == 2
 
 
-def test_results_are_plain_scored_and_gc_state_is_restored() -> None:
-    import gc
-
+def test_rankings_are_lazy_sequences_of_plain_scored() -> None:
     from pergen.records import Scored
+    from pergen.retrievers import Ranking
 
     docs = ["a b", "b c", "c d"]
     items = profile(*docs)
-    was = gc.isenabled()
     ranked = BM25Retriever().rank(RankRequest("b", items, docs))
-    assert gc.isenabled() == was
-    assert all(type(s) is Scored for s in ranked)
-    assert ranked == [Scored(s.item, s.score) for s in ranked]
+    assert isinstance(ranked, Ranking) and len(ranked) == 3
+    assert all(type(s) is Scored and type(s.score) is float for s in ranked)
+    assert ranked == [Scored(s.item, s.score) for s in ranked]  # equals the list it reads as
+    assert ranked[:2] == list(ranked)[:2] and ranked[-1] == list(ranked)[-1]
     assert [(s.item.id, s.score) for s in ranked] == [("p0", ranked[0].score), ("p1", ranked[1].score),
                                                        ("p2", 0.0)]
-    gc.disable()
-    try:
-        BM25Retriever().rank(RankRequest("b", items, docs))
-        assert not gc.isenabled()  # a caller's disabled collector stays disabled
-    finally:
-        gc.enable()
+    assert ranked != [ranked[0]]
+    with pytest.raises(IndexError):
+        ranked[3]

@@ -124,7 +124,8 @@ def _job(data_dir: str | Path, split: str, out_dir: str | Path, limit: int | Non
 
 
 def _run(job: _Job, questions: Sequence[Question], specs: Sequence[str],
-         todo_for: Callable[[Question, RankRequest, list[list[Scored]]], list[tuple[Pair, Request]]],
+         todo_for: Callable[[Question, RankRequest, list[Sequence[Scored]]],
+                            list[tuple[Pair, Request]]],
          questions_per_step: int, progress: bool,
          retrievers: Mapping[str, Retriever] | None = None) -> FeedbackStore:
     """Rank each step's questions with every retriever, then score the pairs not stored yet
@@ -177,7 +178,7 @@ def collect_feedback(data_dir: str | Path, split: str, out_dir: str | Path,
                           task, k=1, max_length=max_length, with_date=with_date,
                           label_mode=label_mode)
 
-    def todo_for(q: Question, request: RankRequest, ranked: list[list[Scored]]
+    def todo_for(q: Question, request: RankRequest, ranked: list[Sequence[Scored]]
                  ) -> list[tuple[Pair, Request]]:
         return [(Pair(q.id, item.id, rank, 0.0, request.query, request.docs[item.position]),
                  build_request(job.task, q, [item], job.model, job.settings))
@@ -203,7 +204,7 @@ def collect_retriever_feedback(data_dir: str | Path, split: str, out_dir: str | 
                           task, k=k, max_length=max_length, with_date=with_date,
                           label_mode=label_mode)
 
-    def todo_for(q: Question, request: RankRequest, ranked: list[list[Scored]]
+    def todo_for(q: Question, request: RankRequest, ranked: list[Sequence[Scored]]
                  ) -> list[tuple[Pair, Request]]:
         todo = []
         for rank, (spec, scored) in enumerate(zip(specs, ranked)):

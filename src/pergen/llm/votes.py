@@ -112,14 +112,14 @@ class SimilarityVote:
 
 
 def _rank_grouped(asks: Sequence[tuple[Retriever | None, RankRequest]]
-                  ) -> list[list[Scored]]:
+                  ) -> list[Sequence[Scored]]:
     """Rankings in the order asked, with one `rank_many` call per retriever, so that a
     dense retriever encodes all new texts of the batch together (a pipeline batch shares
     one retriever; requests built by hand may not)."""
     groups: dict[int, list[int]] = {}
     for i, (retriever, _) in enumerate(asks):
         groups.setdefault(id(retriever), []).append(i)
-    out: list[list[Scored]] = [[] for _ in asks]
+    out: list[Sequence[Scored]] = [[] for _ in asks]
     for positions in groups.values():
         retriever = asks[positions[0]][0]
         assert retriever is not None

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
-import zipfile
 from collections.abc import Sequence
 from itertools import chain, count, repeat
 from pathlib import Path
@@ -30,8 +28,40 @@ import numpy as np
 from ..storage import atomic_write_bytes
 
 _SEP = "\x00pergen:bm25:doc\x00"  # joins texts so that one split() tokenizes them all
-_FORMAT = b"pergen-bm25-tokens-1"  # change it whenever _add's results would change
+_FORMAT = b"pergen-bm25-tokens-2"  # change it whenever _add's results or _pack would change
 _ARRAYS = ("distinct", "length", "words", "counts")
+
+
+def _pack(known: int, arrays: dict[str, np.ndarray], words: list[str]) -> bytes:
+    """A stored step: int64 header (known words, new texts, pairs, vocabulary bytes), the
+    per-text then per-pair arrays, then the new words joined by newlines.
+
+    One flat buffer rather than an .npz: a zip member and a parsed header per array cost
+    more than the arrays themselves here (32 small files per run of a split).
+    """
+    vocab = "\n".join(words).encode("utf-8", "surrogatepass")
+    header = np.array([known, len(arrays["distinct"]), len(arrays["words"]), len(vocab)],
+                      dtype=np.int64)
+    body = [np.asarray(arrays[name], dtype=np.int64).tobytes() for name in _ARRAYS]
+    return b"".join([header.tobytes(), *body, vocab])
+
+
+def _unpack(raw: bytes) -> tuple[int, dict[str, np.ndarray], str] | None:
+    """`_pack`'s (known words, arrays, new words joined); None when `raw` is not one."""
+    if len(raw) < 32:
+        return None
+    known, texts, pairs, size = np.frombuffer(raw, np.int64, 4).tolist()
+    ints = 2 * texts + 2 * pairs
+    if min(known, texts, pairs, size) < 0 or len(raw) != 32 + 8 * ints + size:
+        return None
+    body = np.frombuffer(raw, np.int64, ints, offset=32)
+    ends = np.cumsum([texts, texts, pairs, pairs])
+    arrays = {name: body[end - width:end]
+              for name, end, width in zip(_ARRAYS, ends, (texts, texts, pairs, pairs))}
+    try:
+        return known, arrays, raw[32 + 8 * ints:].decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return None
 
 
 def _split_all(texts: list[str]) -> tuple[list[str], np.ndarray | None]:
@@ -46,12 +76,6 @@ def _split_all(texts: list[str]) -> tuple[list[str], np.ndarray | None]:
     splits = list(map(str.split, texts))
     return list(chain.from_iterable(splits)), np.repeat(np.arange(len(texts)),
                                                         list(map(len, splits)))
-
-
-def segment_index(sizes: np.ndarray) -> np.ndarray:
-    """``[0..s0-1, 0..s1-1, ...]``: each element's index inside its segment."""
-    ends = np.cumsum(sizes)
-    return np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - sizes, sizes)
 
 
 class _Grow:
@@ -89,17 +113,19 @@ class TokenStore:
         hash is computed on first use, so every extra lookup costs a pass over the text.
         """
         found = np.fromiter(map(self.slot.get, texts, repeat(-1)), np.int64, len(texts))
-        missing = np.flatnonzero(found < 0).tolist()
-        if missing:
-            miss = list(map(texts.__getitem__, missing))
-            self._add(list(dict.fromkeys(miss)))
-            found[missing] = np.fromiter(map(self.slot.__getitem__, miss), np.int64, len(miss))
+        missing = np.flatnonzero(found < 0)
+        if len(missing):
+            miss = list(map(texts.__getitem__, missing.tolist()))
+            # Each missing text's first occurrence among them: new texts get slots in that
+            # order (`_add` appends them so), repeats the slot of their first occurrence.
+            first: dict[str, int] = {}
+            at = np.fromiter(map(first.setdefault, miss, count()), np.int64, len(miss))
+            is_new = np.flatnonzero(at == np.arange(len(miss)))
+            rank = np.empty(len(miss), dtype=np.int64)
+            rank[is_new] = np.arange(len(is_new)) + len(self.slot)
+            self._add(list(first))
+            found[missing] = rank[at]
         return found
-
-    def pairs(self, slots: np.ndarray) -> np.ndarray:
-        """Indices into `words`/`counts` of the texts' (text, distinct word) pairs."""
-        distinct = self.distinct.data[slots]
-        return segment_index(distinct) + np.repeat(self.start.data[slots], distinct)
 
     def word_ids(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Each known word of the texts, in order: (text index, word id); unknown words
@@ -121,38 +147,48 @@ class TokenStore:
         digest.update(np.array(list(map(len, new)), dtype=np.int64).tobytes())
         digest.update("".join(new).encode("utf-8", "surrogatepass"))
         self._state = digest.digest()
-        path = self.cache / f"{digest.hexdigest()}.npz"
+        path = self.cache / f"{digest.hexdigest()}.bin"
         if self._load(path, new):
             return
         known, texts, pairs = len(self.vocab), self.distinct.size, self.words.size
         words = self._tokenize(new)
         arrays = {name: getattr(self, name).data[start:getattr(self, name).size]
                   for name, start in zip(_ARRAYS, (texts, texts, pairs, pairs))}
-        buffer = io.BytesIO()
-        np.savez(buffer, known=np.array([known, len(new)]), **arrays,
-                 vocab=np.frombuffer("\n".join(words).encode("utf-8", "surrogatepass"), np.uint8))
         with contextlib.suppress(OSError):  # a read-only or full cache only loses the speed-up
-            atomic_write_bytes(path, buffer.getvalue())
+            atomic_write_bytes(path, _pack(known, arrays, words))
 
     def _load(self, path: Path, new: list[str]) -> bool:
         """Apply a stored step; False (nothing changed) when there is none or it is unusable."""
         try:
-            with np.load(path) as stored:
-                known, count_new = stored["known"].tolist()
-                text = stored["vocab"].tobytes().decode("utf-8", "surrogatepass")
-                arrays = {name: stored[name] for name in _ARRAYS}
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError):
+            stored = _unpack(path.read_bytes())
+        except OSError:
             return False
+        if stored is None:
+            return False
+        known, arrays, text = stored
+        words = text.split("\n") if text else []
+        added = dict(zip(words, count(known)))
+        if len(added) != len(words) or not self._consistent(known, arrays, added, len(new)):
+            return False
+        self.vocab.update(added)
         distinct = arrays["distinct"]
-        if (known, count_new) != (len(self.vocab), len(new)) or len(distinct) != len(new) \
-                or len(arrays["words"]) != int(distinct.sum()):
-            return False
-        self.vocab.update(zip(text.split("\n") if text else [], count(known)))
         self.start.extend(self.words.size + np.cumsum(distinct) - distinct)
         for name in _ARRAYS:
             getattr(self, name).extend(arrays[name])
         self.slot.update(zip(new, count(len(self.slot))))
         return True
+
+    def _consistent(self, known: int, arrays: dict[str, np.ndarray], added: dict[str, int],
+                    texts: int) -> bool:
+        """Whether a stored step fits this store: BM25 indexes arrays with its word ids
+        unchecked (compiled code), so a damaged or foreign file must not get that far."""
+        distinct, words = arrays["distinct"], arrays["words"]
+        return (known == len(self.vocab) and len(distinct) == texts
+                and len(words) == int(distinct.sum()) and self.vocab.keys().isdisjoint(added)
+                and (len(words) == 0 or (int(words.min()) >= 0
+                                         and int(words.max()) < known + len(added)))
+                and bool((distinct >= 0).all() and (arrays["length"] >= 0).all()
+                         and (arrays["counts"] >= 1).all()))
 
     def _tokenize(self, new: list[str]) -> list[str]:
         """Count the words of new texts, all in one numpy pass; returns the new words."""

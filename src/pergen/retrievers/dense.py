@@ -114,13 +114,13 @@ class DenseRetriever(BaseRetriever):
         self._vectors[start:end] = vectors
         self._row.update(zip(new, range(start, end)))
 
-    def rank(self, request: RankRequest) -> list[Scored]:
+    def rank(self, request: RankRequest) -> Sequence[Scored]:
         return self.rank_many([request])[0]
 
-    def rank_many(self, requests: Sequence[RankRequest]) -> list[list[Scored]]:
+    def rank_many(self, requests: Sequence[RankRequest]) -> list[Sequence[Scored]]:
         if self.cache:
             self._add([t for r in requests if r.docs for t in (r.query, *r.docs)])
-        out: list[list[Scored]] = []
+        out: list[Sequence[Scored]] = []
         for r in requests:
             if not r.docs:
                 out.append([])

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..records import ProfileItem, Scored
-from .base import RETRIEVERS, BaseRetriever, RankRequest, Retriever, rank_many, sort_scored
+from .base import RETRIEVERS, BaseRetriever, Ranking, RankRequest, Retriever, rank_many, sort_scored
 
 DEFAULT = "bm25+recency+dense"
 
@@ -28,7 +28,7 @@ def _positions(profile: Sequence[ProfileItem]) -> tuple[dict, dict]:
 
 
 def fuse(profile: Sequence[ProfileItem], rankings: Sequence[Sequence[Scored]],
-         k: float = 60.0) -> list[Scored]:
+         k: float = 60.0) -> Ranking:
     """Fuse rankings of `profile` by reciprocal rank; ties keep profile order.
 
     Items are matched to the profile by identity (retrievers return the request's own
@@ -58,10 +58,10 @@ class RRFRetriever(BaseRetriever):
             raise ConfigError("rrf needs at least one retriever")
         self.retrievers, self.k, self.name = list(retrievers), float(k), name
 
-    def rank(self, request: RankRequest) -> list[Scored]:
+    def rank(self, request: RankRequest) -> Sequence[Scored]:
         return self.rank_many([request])[0]
 
-    def rank_many(self, requests: Sequence[RankRequest]) -> list[list[Scored]]:
+    def rank_many(self, requests: Sequence[RankRequest]) -> list[Sequence[Scored]]:
         per_retriever = [rank_many(r, requests) for r in self.retrievers]
         return [fuse(req.profile, [rankings[j] for rankings in per_retriever], self.k)
                 for j, req in enumerate(requests)]

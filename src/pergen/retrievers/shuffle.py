@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Sequence
 
 from ..errors import ConfigError
 from ..records import Scored
@@ -21,7 +22,7 @@ class RandomRetriever(BaseRetriever):
         self.seed = seed
         self.name = f"random:{seed}"
 
-    def rank(self, request: RankRequest) -> list[Scored]:
+    def rank(self, request: RankRequest) -> Sequence[Scored]:
         digest = hashlib.blake2b(f"{self.seed}\x00{request.query}".encode("utf-8",
                                  "surrogatepass"), digest_size=8).digest()
         rng = random.Random(int.from_bytes(digest, "big"))

@@ -113,7 +113,7 @@ class Retrieval:
         if not profile.items:
             return profile, []
         if spec.partition(":")[0] in DENSE:
-            return profile, self._dense(spec, profile, query)[:k]
+            return profile, list(self._dense(spec, profile, query)[:k])
         if spec == "bm25":
             with entry.lock:
                 if entry.bm25 is None:
@@ -126,13 +126,13 @@ class Retrieval:
             request = RankRequest(query, profile.items, entry.docs(task))
         retriever, lock = self._shared(spec)
         with lock:
-            return profile, rank_many(retriever, [request])[0][:k]
+            return profile, list(rank_many(retriever, [request])[0][:k])
 
     def encoder(self, spec: str) -> tuple[Any, threading.Lock]:
         retriever, lock = self._shared(spec)
         return retriever.encoder, lock
 
-    def _dense(self, spec: str, profile: store.Profile, query: str) -> list[Scored]:
+    def _dense(self, spec: str, profile: store.Profile, query: str) -> Sequence[Scored]:
         vectors = self.embed(spec, profile.pks, profile.items)
         encoder, lock = self.encoder(spec)
         with lock:
