@@ -37,6 +37,11 @@ def _values(folder: Path, retriever: str, metric: str) -> dict[str, float] | Non
     return {q: row[metric] for q, row in json.loads(path.read_text()).items() if metric in row}
 
 
+def _model(folder: Path, retriever: str) -> str | None:
+    path = folder / retriever / "run.json"
+    return json.loads(path.read_text())["settings"]["model"] if path.exists() else None
+
+
 def trivial(name: str, out: Path, n: int) -> list[str]:
     """Table cells of the trivial answers on the same first `n` questions (name, n, value,
     p against no profile), run through pergen itself (no LLM: seconds)."""
@@ -68,7 +73,11 @@ def table(out: Path, name: str) -> str:
     lines = [f"### {name} dev", "", f"| configuration | n | {metric} | p | {GOLD_LOGLIK} | p |",
              "|---|---|---|---|---|---|"]
     lines += [f"| trivial: {cells} | | |" for cells in trivial(name, out, n)]
+    model = _model(out / f"{name}-items", "none")
     for row, suffix, retriever in ROWS:
+        other = _model(out / f"{name}-{suffix}", retriever)
+        if other not in (None, model):  # a row run with another model is not comparable
+            row = f"{row} [model {other}, not {model}]"
         cells = []
         n = 0
         for m in (metric, GOLD_LOGLIK):
