@@ -78,7 +78,7 @@ def test_trained_retriever_round_trips_through_evaluate(store: Path, huffpost: P
     runner = CliRunner()
     result = runner.invoke(app, ["train-retriever", "--feedback", str(store), "--out",
                                  str(model_dir), "--method", "kd", "--epochs", "1", "--lr", "1e-4",
-                                 "--dev-fraction", "0.25"])
+                                 "--dev-fraction", "0.25", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert (model_dir / "config.json").exists()
     retriever = get_retriever(f"ropg-kd:{model_dir}")
@@ -91,3 +91,18 @@ def test_trained_retriever_round_trips_through_evaluate(store: Path, huffpost: P
     assert len(trained.predictions) == len(base.predictions) == 6
     with pytest.raises(ConfigError, match="needs the trained model's folder"):
         get_retriever("ropg-rl")
+
+
+def test_train_device_is_checked_before_anything_is_written(store: Path, tmp_path: Path) -> None:
+    import torch
+
+    runner = CliRunner()
+    base = ["train-retriever", "--feedback", str(store), "--out", str(tmp_path / "m"),
+            "--epochs", "1"]
+    result = runner.invoke(app, [*base, "--device", "tpu"])
+    assert result.exit_code == 2 and "accepted auto, cpu, cuda" in result.output
+    if not torch.cuda.is_available():
+        result = runner.invoke(app, [*base, "--device", "cuda"])
+        assert result.exit_code == 2 and "torch sees no CUDA GPU" in result.output
+        assert "Traceback" not in result.output
+    assert not (tmp_path / "m").exists()

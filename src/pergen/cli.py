@@ -253,14 +253,19 @@ def _cap(text: str) -> int | None:
 VOTE_MODELS = ("similarity-vote", "knn-vote")
 
 
-def _on_device(model: str, device: str) -> str | Generator:
-    """The model built on ``--device``; the spec itself where the device is auto (each
-    local backend's own default), so that remote and baseline models accept auto."""
-    if device == "auto":
-        return model
+def _checked_device(device: str) -> str | None:
+    """``--device`` checked; None for auto (each backend's own choice: a GPU where it sees one)."""
     if device not in DEVICES:
         raise typer.BadParameter(f"{device!r}: accepted {', '.join(DEVICES)}",
                                  param_hint="--device")
+    return None if device == "auto" else device
+
+
+def _on_device(model: str, device: str) -> str | Generator:
+    """The model built on ``--device``; the spec itself where the device is auto (each
+    local backend's own default), so that remote and baseline models accept auto."""
+    if _checked_device(device) is None:
+        return model
     name = model.partition(":")[0]
     if name not in LOCAL_MODELS:
         raise typer.BadParameter(f"applies to local models ({', '.join(LOCAL_MODELS)}), "
@@ -375,14 +380,16 @@ def train_retriever_cmd(
         patience: int = typer.Option(3, "--patience", min=1),
         seed: int = typer.Option(0, "--seed"),
         init: Path | None = typer.Option(None, "--init", help="Encoder folder to start from "
-                                         "(default: the dense retriever's model)")) -> None:
+                                         "(default: the dense retriever's model)"),
+        device: str = DeviceOpt) -> None:
     """Fine-tune the dense retriever from feedback (ROPG); use it as ropg-kd:OUT / ropg-rl:OUT."""
     from .ropg import TrainConfig, train_retriever
     config = TrainConfig(method=method, epochs=epochs, batch_size=batch_size,
                          accumulation=accumulation, lr=lr, temperature=temperature,
                          dev_fraction=dev_fraction, patience=patience, seed=seed,
                          init=str(init) if init else None)
-    history = train_retriever(feedback, out_dir, config, on_epoch=_print_epoch)
+    history = train_retriever(feedback, out_dir, config, on_epoch=_print_epoch,
+                              device=_checked_device(device))
     _print_best(history, out_dir, f"ropg-{method}")
 
 
@@ -398,15 +405,16 @@ def train_selector_cmd(
         dev_fraction: float = typer.Option(0.1, "--dev-fraction"),
         patience: int = typer.Option(3, "--patience", min=1),
         seed: int = typer.Option(0, "--seed"),
-        init: Path | None = typer.Option(None, "--init", help="Encoder folder (default MiniLM)")
-        ) -> None:
+        init: Path | None = typer.Option(None, "--init", help="Encoder folder (default MiniLM)"),
+        device: str = DeviceOpt) -> None:
     """Train an RSPG selector; use it as --retriever rspg-pre:OUT / rspg-post:OUT."""
     from .rspg.selector import train_selector
     from .training import TrainConfig
     config = TrainConfig(method="kd", epochs=epochs, batch_size=batch_size, lr=lr,
                          dev_fraction=dev_fraction, patience=patience, seed=seed,
                          init=str(init) if init else None)
-    history = train_selector(feedback, out_dir, mode, config, on_epoch=_print_epoch)
+    history = train_selector(feedback, out_dir, mode, config, on_epoch=_print_epoch,
+                             device=_checked_device(device))
     _print_best(history, out_dir, f"rspg-{mode}")
 
 

@@ -272,6 +272,9 @@ def _resume(out: Path, meta: dict[str, Any]) -> dict[str, Any] | None:
             raise ConfigError(f"{out}: training.json lists finished epochs but the checkpoint "
                               "is gone; delete the folder to start over")
         return None  # killed during the first epoch: start again
-    state: dict[str, Any] = torch.load(folder / "state.pt", weights_only=False)
+    # On the CPU first: a run checkpointed on a GPU resumes on any device (the optimizer
+    # moves its state to the parameters' device when it loads it).
+    state: dict[str, Any] = torch.load(folder / "state.pt", weights_only=False,
+                                       map_location="cpu")
     state["weights"] = str(folder)
     return state

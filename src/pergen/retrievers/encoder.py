@@ -110,6 +110,9 @@ class Encoder:
                 model = AutoModel.from_pretrained(str(path), local_files_only=True)
         except (OSError, ValueError, KeyError) as e:
             raise ConfigError(f"cannot load an encoder from {root}: {e}") from e
+        if device and device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"device {device!r}: torch sees no CUDA GPU on this machine "
+                              "(use cpu, or auto)")
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         model.to(device).eval()
         length = min(max_length or MAX_LENGTH, _max_length(path, root, tokenizer, model.config))

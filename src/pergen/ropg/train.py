@@ -58,10 +58,14 @@ def _example(qid: str, pairs: Sequence[Pair]) -> Example:
 
 def train_retriever(stores: Sequence[str | Path], out_dir: str | Path,
                     config: TrainConfig = TrainConfig(), progress: bool = True,
-                    on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> History:
-    """Train ROPG-KD or ROPG-RL (``config.method``) into `out_dir`; resumes a killed run."""
+                    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+                    device: str | None = None) -> History:
+    """Train ROPG-KD or ROPG-RL (``config.method``) into `out_dir`; resumes a killed run.
+
+    `device`: cpu or cuda; None picks a GPU when torch sees one. Not part of the run's
+    identity: a run may resume on another device."""
     def load(folder: str | None) -> BiEncoder:
-        return BiEncoder(Encoder.load(folder or config.init))
+        return BiEncoder(Encoder.load(folder or config.init, device=device))
 
     meta = {"stores": sorted(str(Path(s).resolve()) for s in stores)}
     return fit(load_examples(stores), out_dir, config, load, meta, progress, on_epoch)

@@ -52,15 +52,15 @@ class Selector(torch.nn.Module):
         return self
 
     @classmethod
-    def load(cls, folder: str | Path) -> Selector:
-        """A selector saved by `save` (or by `train_selector`)."""
+    def load(cls, folder: str | Path, device: str | None = None) -> Selector:
+        """A selector saved by `save` (or by `train_selector`); `device` as `Encoder.load`."""
         folder = Path(folder)
         settings_path = folder / SETTINGS
         if not settings_path.exists():
             raise ConfigError(f"{folder} holds no selector ({SETTINGS} missing); train one with "
                               "`pergen train-selector`")
         settings = json.loads(settings_path.read_text(encoding="utf-8"))
-        selector = cls(_encoder(folder), settings["mode"], settings["pool"])
+        selector = cls(_encoder(folder, device), settings["mode"], settings["pool"])
         selector.head.load_state_dict(torch.load(folder / HEAD, map_location=selector.encoder.device))
         selector.eval()
         return selector
@@ -108,8 +108,8 @@ class Selector(torch.nn.Module):
         return int(torch.argmax(scores))
 
 
-def _encoder(folder: str | Path | None) -> Encoder:
-    encoder = Encoder.load(folder)
+def _encoder(folder: str | Path | None, device: str | None = None) -> Encoder:
+    encoder = Encoder.load(folder, device=device)
     positions = getattr(encoder.model.config, "max_position_embeddings", MAX_LENGTH)
     encoder.max_length = min(MAX_LENGTH, int(positions))  # room for prompt + answer
     return encoder
@@ -136,8 +136,10 @@ def load_selector_examples(store: str | Path) -> tuple[list[Example], list[str]]
 
 def train_selector(store: str | Path, out_dir: str | Path, mode: str = "pre",
                    config: TrainConfig = TrainConfig(method="kd", epochs=20), progress: bool = True,
-                   on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> History:
-    """Train RSPG-Pre or RSPG-Post into `out_dir`, a folder ``rspg-pre:OUT`` loads."""
+                   on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+                   device: str | None = None) -> History:
+    """Train RSPG-Pre or RSPG-Post into `out_dir`, a folder ``rspg-pre:OUT`` loads; `device`
+    as `train_retriever`'s."""
     if config.method != "kd":
         raise ConfigError("RSPG selectors train with the KL objective (method 'kd')")
     examples, pool = load_selector_examples(store)
@@ -147,8 +149,8 @@ def train_selector(store: str | Path, out_dir: str | Path, mode: str = "pre",
 
     def load(folder: str | None) -> Any:
         if folder:
-            return Selector.load(folder)
-        return Selector(_encoder(config.init), mode, pool)
+            return Selector.load(folder, device)
+        return Selector(_encoder(config.init, device), mode, pool)
 
     meta = {"store": str(Path(store).resolve()), "mode": mode, "pool": pool}
     return fit(examples, out_dir, config, load, meta, progress, on_epoch)
