@@ -8,19 +8,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
 OUT=${OUT:-runs}
+# The LLM that gives feedback and answers; the tables were measured with SmolLM2.
+MODEL=${MODEL:-smollm2}
 TRAIN_LIMIT=${TRAIN_LIMIT:-300}
 EPOCHS=${EPOCHS:-4}
 LR=${LR:-1e-4}
 case "${1:-huffpost}" in
-  huffpost) D=$DATA/huffpost_headlines; TASK=(); EVAL=(); RUN=$OUT/results/huffpost-smollm2 ;;
+  huffpost) D=$DATA/huffpost_headlines; TASK=(); EVAL=(); RUN=$OUT/results/huffpost-$MODEL ;;
   tweets) D=$DATA/troll_tweets_authorship; TASK=(--task examples/tasks/tweet_authorship.toml)
-          EVAL=(--label-mode calibrate); RUN=$OUT/results/tweets-smollm2-calibrate ;;
+          EVAL=(--label-mode calibrate); RUN=$OUT/results/tweets-$MODEL-calibrate ;;
   *) echo "usage: $0 huffpost|tweets" >&2; exit 2 ;;
 esac
-R=$OUT/ropg/${1:-huffpost}
+R=$OUT/ropg/${1:-huffpost}-$MODEL
 
 # 1. per-item feedback: top 16 dense items of each train question, one per prompt
-python -m pergen feedback --data "$D" "${TASK[@]}" --split train --limit "$TRAIN_LIMIT" \
+python -m pergen feedback --model "$MODEL" --data "$D" "${TASK[@]}" --split train --limit "$TRAIN_LIMIT" \
     --signal loglik --out "$R/fb-train-loglik"
 # 2. ROPG-KD and ROPG-RL from the same feedback
 for m in kd rl; do
@@ -29,9 +31,9 @@ for m in kd rl; do
 done
 # 3. end to end on dev, k = 4 (dense is resumed from bench/run_results.sh's run);
 #    significance marks against zero-shot dense
-python -m pergen evaluate --data "$D" "${TASK[@]}" --split dev --k 4 --model smollm2 "${EVAL[@]}" \
+python -m pergen evaluate --data "$D" "${TASK[@]}" --split dev --k 4 --model "$MODEL" "${EVAL[@]}" \
     --retriever none --retriever dense --retriever "ropg-kd:$R/kd" --retriever "ropg-rl:$R/rl" \
     --baseline dense --out "$RUN"
 # 4. retrieval level: mean feedback of each retriever's top-1 / top-4 items on dev
-python bench/ropg_retrieval.py --data "$D" "${TASK[@]}" --split dev --out "$R/fb-dev-loglik" \
+python bench/ropg_retrieval.py --model "$MODEL" --data "$D" "${TASK[@]}" --split dev --out "$R/fb-dev-loglik" \
     --retriever dense --retriever "ropg-kd:$R/kd" --retriever "ropg-rl:$R/rl"

@@ -11,22 +11,24 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
 OUT=${OUT:-runs}
+# The LLM that gives feedback and answers; the tables were measured with SmolLM2.
+MODEL=${MODEL:-smollm2}
 TRAIN_LIMIT=${TRAIN_LIMIT:-100}
 EPOCHS=${EPOCHS:-3}
 LR=${LR:-5e-5}
 case "${1:-huffpost}" in
   huffpost) D=$DATA/huffpost_headlines; TASK=(); EVAL=(); SIGNAL=metric; MODES=(pre post)
-            RUN=$OUT/results/huffpost-smollm2 ;;
+            RUN=$OUT/results/huffpost-$MODEL ;;
   tweets) D=$DATA/troll_tweets_authorship; TASK=(--task examples/tasks/tweet_authorship.toml)
           EVAL=(--label-mode calibrate); SIGNAL=loglik; MODES=(pre)
-          RUN=$OUT/results/tweets-smollm2-calibrate ;;
+          RUN=$OUT/results/tweets-$MODEL-calibrate ;;
   *) echo "usage: $0 huffpost|tweets" >&2; exit 2 ;;
 esac
 NAME=${1:-huffpost}
-R=$OUT/rspg/$NAME
+R=$OUT/rspg/$NAME-$MODEL
 FB=$R/fb-train; [ "$SIGNAL" = metric ] || FB=$R/fb-train-$SIGNAL
 
-python -m pergen feedback --per-retriever --signal "$SIGNAL" --data "$D" "${TASK[@]}" \
+python -m pergen feedback --model "$MODEL" --per-retriever --signal "$SIGNAL" --data "$D" "${TASK[@]}" \
     --split train --limit "$TRAIN_LIMIT" --k 4 --out "$FB"
 SELECTORS=()
 for mode in "${MODES[@]}"; do
@@ -34,7 +36,7 @@ for mode in "${MODES[@]}"; do
       --lr "$LR" --out "$R/$mode"
   SELECTORS+=(--retriever "rspg-$mode:$R/$mode")
 done
-python -m pergen evaluate --data "$D" "${TASK[@]}" --split dev --k 4 --model smollm2 "${EVAL[@]}" \
+python -m pergen evaluate --data "$D" "${TASK[@]}" --split dev --k 4 --model "$MODEL" "${EVAL[@]}" \
     --retriever none --retriever recency --retriever bm25 --retriever dense --retriever rrf \
     --retriever "ropg-kd:$OUT/ropg/$NAME/kd" --retriever "ropg-rl:$OUT/ropg/$NAME/rl" \
     "${SELECTORS[@]}" \
