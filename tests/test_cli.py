@@ -14,14 +14,23 @@ from pergen.ranking import rank
 runner = CliRunner()
 
 
-def test_rank_writes_lamp_ranking(huffpost: Path, tmp_path: Path) -> None:
+def test_rank_writes_lamp_ranking(huffpost: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PERGEN_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "rank.json"
     result = runner.invoke(app, ["rank", "--data", str(huffpost), "--split", "dev",
                                  "--retriever", "bm25", "--out", str(out), "--limit", "5"])
     assert result.exit_code == 0, result.output
     ranking = json.loads(out.read_text())
-    assert ranking == rank(huffpost, "dev", "bm25", limit=5, progress=False)
     assert len(ranking) == 5 and all(len(v) >= 5 for v in ranking.values())
+    # A batch job keeps BM25's tokens on disk; the second run reads them back (same steps,
+    # no new file) and ranks the same.
+    def steps() -> dict[str, int]:  # a step tokenized again would be written again
+        return {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache" / "bm25-tokens").iterdir()}
+
+    written = steps()
+    assert written
+    assert ranking == rank(huffpost, "dev", "bm25", limit=5, progress=False)
+    assert steps() == written
 
 
 def test_evaluate_and_score_agree(huffpost: Path, tmp_path: Path) -> None:

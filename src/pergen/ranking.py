@@ -6,10 +6,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .retrievers import get_retriever, rank_many
+from .retrievers import rank_many
 from .settings import check_retrievers
 from .splits import check_split, load_split, resolve_task
-from .steps import rank_request
+from .steps import build_retrievers, rank_request
 from .storage import atomic_write_json
 from .tasks import TaskSpec
 
@@ -24,7 +24,7 @@ def rank(data_dir: str | Path, split: str, retriever: str, out: str | Path | Non
     check_retrievers([retriever], option="retriever", selectors=False)
     check_split(data_dir, split)
     spec = resolve_task(data_dir, split, task)
-    ret = get_retriever(retriever)
+    ret = build_retrievers([retriever])[retriever]
     questions = load_split(data_dir, split, limit)
     ranking: dict[str, list[str]] = {}
     for start in tqdm(range(0, len(questions), batch_size), disable=not progress, desc=retriever,
