@@ -19,6 +19,8 @@ import argparse
 import json
 from pathlib import Path
 
+from engine_table import always_top  # bench/ is on sys.path when run as a script
+
 from pergen.metrics import GOLD_LOGLIK
 from pergen.significance import compare
 
@@ -45,11 +47,8 @@ def trivial(name: str, ids: list[str], folder: Path | None) -> tuple[str, list[f
         base = json.loads((folder / "scores.json").read_text())
         model = json.loads((folder / "run.json").read_text())["settings"]["model"]
         return f"trivial: {model}", [base[i][metric] for i in ids]
-    golds = {g["id"]: g["output"] for g in
-             json.loads((DATA / data / "dev_outputs.json").read_text())["golds"]}
-    labels = [golds[i] for i in ids]
-    top = max(sorted(set(labels)), key=labels.count)
-    return f'trivial: always "{top}"', [float(x == top) for x in labels]
+    label, values = always_top(DATA / data, ids)
+    return f"trivial: {label}", values
 
 
 def _p(metric: str, a: list[float], b: list[float]) -> str:

@@ -7,6 +7,7 @@ ranked and prompted the same way wherever it is asked.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from .errors import ConfigError
 from .llm.base import Generator, LabelScorer, Request, Tokenizer, best_label, can_score
@@ -70,6 +71,10 @@ def answer(model: Generator, requests: Sequence[Request], task: TaskSpec,
     return [clean_output(o) for o in model.generate(requests, max_new)], None
 
 
+# Options a batch job over data files gives a retriever, by name (see build_retrievers).
+BATCH_OPTIONS: dict[str, dict[str, Any]] = {"bm25": {"token_cache": True}}
+
+
 def build_retrievers(specs: Iterable[str]) -> dict[str, Retriever]:
     """Retrievers for a batch job over data files (rank, evaluate, feedback), by spec.
 
@@ -87,8 +92,7 @@ def build_retrievers(specs: Iterable[str]) -> dict[str, Retriever]:
             name, _, arg = spec.partition(":")
             parts = (arg or DEFAULT_FUSION).split("+") if name == "rrf" else None
             pool[spec] = (get_retriever("rrf", retrievers=[get(p) for p in parts]) if parts
-                          else get_retriever(spec, token_cache=True) if spec == "bm25"
-                          else get_retriever(spec))
+                          else get_retriever(spec, **BATCH_OPTIONS.get(name, {})))
         return pool[spec]
 
     return {spec: get(spec) for spec in dict.fromkeys(specs)}
