@@ -65,6 +65,9 @@ def main() -> None:
     a = p.parse_args()
     metric = SETS[a.set][1]
     runs = runs_in(a.folders)
+    if "none" not in runs:
+        p.error(f"no none/scores.json in {', '.join(map(str, a.folders))}: the table compares "
+                "every retriever with a finished `--retriever none` run of the same model")
     names = [r for r in ORDER if r in runs] + sorted(set(runs) - set(ORDER))
     ids = [q for q in runs["none"] if all(q in runs[r] for r in names)][:a.limit]
     label, base = trivial(a.set, ids, a.trivial)
