@@ -28,7 +28,7 @@ from pathlib import Path
 
 from rank_bm25 import BM25Okapi
 
-from pergen.data import load_questions, questions_path
+from pergen.data.lamp import load_questions, questions_path
 from pergen.retrievers import RankRequest, sort_scored
 from pergen.retrievers.bm25 import BM25Retriever
 from pergen.tasks import get_task

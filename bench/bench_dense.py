@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import torch
 
-from pergen.data import load_questions, questions_path
+from pergen.data.lamp import load_questions, questions_path
 from pergen.retrievers import RankRequest
 from pergen.retrievers.dense import DEFAULT_BACKEND, DenseRetriever, TextEncoder, load_encoder
 from pergen.tasks import get_task

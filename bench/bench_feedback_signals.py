@@ -19,8 +19,8 @@ from statistics import fmean
 
 from scipy.stats import spearmanr
 
-from pergen.feedback import FeedbackStore, collect_feedback
 from pergen.llm import get_model
+from pergen.training.feedback import FeedbackStore, collect_feedback
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from pergen.llm import get_model
-from pergen.pipeline import evaluate
+from pergen.run.pipeline import evaluate
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "huffpost_headlines"
 

@@ -36,7 +36,7 @@ def worker(model_spec: str, sets: list[str], limit: int | None, out: Path,
            threads: int | None) -> None:
     """Load the model once (timed), evaluate it on each set, print one JSON line per set."""
     from pergen.llm import get_model
-    from pergen.pipeline import evaluate
+    from pergen.run.pipeline import evaluate
 
     t0 = time.perf_counter()
     model = get_model(model_spec, **({"threads": threads} if threads else {}))
@@ -60,7 +60,7 @@ def worker(model_spec: str, sets: list[str], limit: int | None, out: Path,
 def trivial(sets: list[str], limit: int | None, out: Path) -> dict[str, tuple[str, float]]:
     """copy-input's ROUGE-1 on HuffPost; on the tweets, always answering the most frequent
     gold label (what a model that ignores the input at best scores)."""
-    from pergen.pipeline import evaluate
+    from pergen.run.pipeline import evaluate
 
     rows = {}
     for name in sets:

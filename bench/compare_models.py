@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from pergen.llm import get_model
-from pergen.pipeline import evaluate
+from pergen.run.pipeline import evaluate
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TWEET_TASK = Path(__file__).resolve().parents[1] / "examples" / "tasks" / "tweet_authorship.toml"

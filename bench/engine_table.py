@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pergen.significance import compare
+from pergen.evaluation.significance import compare
 
 ROOT = Path(__file__).resolve().parents[1]
 METRIC = {"huffpost": "rouge-1", "tweets": "accuracy"}

@@ -14,9 +14,9 @@ import json
 import sys
 from pathlib import Path
 
-from pergen.metrics import GOLD_LOGLIK
-from pergen.pipeline import evaluate
-from pergen.significance import compare
+from pergen.evaluation.metrics import GOLD_LOGLIK
+from pergen.evaluation.significance import compare
+from pergen.run.pipeline import evaluate
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SETS = {"huffpost": ("huffpost_headlines", "rouge-1", None),

@@ -22,14 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from pergen.calibration import argmax_labels, calibrated_scores
-from pergen.levels import Population
-from pergen.llm.priors import global_distribution, label_counts, prior_scores
-from pergen.metrics import get_metric
-from pergen.rating import expected_ratings, prior_answers
-from pergen.runfolder import degenerate, journal
-from pergen.significance import compare
-from pergen.splits import golds_for, load_split, resolve_task
+from pergen.baselines.priors import global_distribution, label_counts, prior_scores
+from pergen.data.splits import golds_for, load_split, resolve_task
+from pergen.evaluation.calibration import argmax_labels, calibrated_scores
+from pergen.evaluation.metrics import get_metric
+from pergen.evaluation.significance import compare
+from pergen.memory.levels import Population
+from pergen.run.folder import degenerate, journal
+from pergen.tasks.rating import expected_ratings, prior_answers
 
 
 def modes(scores: np.ndarray, questions: list, task, everyone: list, strength: float

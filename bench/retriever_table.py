@@ -21,8 +21,8 @@ from pathlib import Path
 
 from engine_table import always_top  # bench/ is on sys.path when run as a script
 
-from pergen.metrics import GOLD_LOGLIK
-from pergen.significance import compare
+from pergen.evaluation.metrics import GOLD_LOGLIK
+from pergen.evaluation.significance import compare
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"

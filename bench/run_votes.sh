@@ -27,13 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from pergen.data import load_outputs, load_questions
+from pergen.data.lamp import load_outputs, load_questions
 from pergen.llm import Request
-from pergen.llm.votes import SimilarityVote
+from pergen.baselines.votes import SimilarityVote
 from pergen.retrievers import get_retriever
 from pergen.retrievers.dense import DenseRetriever
 from pergen.retrievers.encoder import Encoder
-from pergen.significance import mcnemar_test
+from pergen.evaluation.significance import mcnemar_test
 from pergen.tasks import get_task
 
 data, out, task_path, *specs = sys.argv[1:]

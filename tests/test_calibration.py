@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from pergen.calibration import batch_calibrated
+from pergen.evaluation.calibration import batch_calibrated
 
 
 def test_batch_calibration_removes_a_constant_preference() -> None:

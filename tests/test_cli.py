@@ -7,9 +7,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from pergen.cli import app
-from pergen.data import load_outputs
-from pergen.ranking import rank
+from pergen.cli.main import app
+from pergen.data.lamp import load_outputs
+from pergen.run.ranking import rank
 
 runner = CliRunner()
 

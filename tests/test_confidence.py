@@ -1,5 +1,5 @@
-"""Confidence per answer (`pergen.confidence`) and abstention in `evaluate`
-(`pergen.abstention`), on synthetic users with the deterministic fake LLM."""
+"""Confidence per answer (`pergen.evaluation.confidence`) and abstention in `evaluate`
+(`pergen.evaluation.abstention`), on synthetic users with the deterministic fake LLM."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytest
 from synthetic import FakeLM
 from typer.testing import CliRunner
 
-from pergen.cli import app
-from pergen.confidence import label_confidence, parse_verbal
+from pergen.cli.main import app
 from pergen.errors import ConfigError
-from pergen.pipeline import evaluate
+from pergen.evaluation.confidence import label_confidence, parse_verbal
+from pergen.run.pipeline import evaluate
 
 runner = CliRunner()
 

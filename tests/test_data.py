@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pergen.data import iter_questions, load_outputs, load_questions, write_outputs
+from pergen.data.lamp import iter_questions, load_outputs, load_questions, write_outputs
 from pergen.errors import DataError
 
 

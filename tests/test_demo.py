@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pergen.data import load_outputs, load_questions
-from pergen.demo import DEMO_TASK, INSTRUCTION, build_demo_data
+from pergen.data.demo import DEMO_TASK, INSTRUCTION, build_demo_data
+from pergen.data.lamp import load_outputs, load_questions
 from pergen.tasks import get_task
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pergen.data import load_outputs
+from pergen.data.lamp import load_outputs
 from pergen.llm import get_model
-from pergen.pipeline import evaluate
+from pergen.run.pipeline import evaluate
 
 pytestmark = pytest.mark.slow
 

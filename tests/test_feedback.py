@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from pergen.errors import ConfigError
-from pergen.feedback import FeedbackStore, collect_feedback
+from pergen.evaluation.metrics import rouge1_per_example
 from pergen.llm import get_model
 from pergen.llm.base import Request
-from pergen.metrics import rouge1_per_example
 from pergen.tasks import get_task
+from pergen.training.feedback import FeedbackStore, collect_feedback
 
 
 class Counting:
@@ -39,7 +39,7 @@ def _collect(huffpost: Path, out: Path, model: object, **kw: object) -> Feedback
 
 
 def test_metric_feedback_scores_each_item_alone(huffpost: Path, tmp_path: Path) -> None:
-    from pergen import data as lamp
+    from pergen.data import lamp
 
     store = _collect(huffpost, tmp_path / "fb", get_model("knn"))
     golds = lamp.load_outputs(lamp.outputs_path(huffpost, "train")).by_id
@@ -95,7 +95,7 @@ def test_union_of_retrievers_and_short_profiles(huffpost: Path, tmp_path: Path) 
     assert all(2 <= len(ps) <= 4 for ps in groups.values())
     assert store.key.retriever == "bm25|recency"
     deep = _collect(huffpost, tmp_path / "deep", get_model("knn"), depth=10_000, limit=2)
-    from pergen import data as lamp
+    from pergen.data import lamp
     questions = lamp.load_questions(lamp.questions_path(huffpost, "train"), 2)
     assert [len(ps) for ps in deep.by_question().values()] == [len(q.profile) for q in questions]
 

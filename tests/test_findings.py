@@ -11,9 +11,16 @@ import pytest
 from synthetic import TOPICS, FakeLM
 
 from pergen.errors import ConfigError
-from pergen.findings import CLAIM_NAMES, NOT_APPLICABLE, findings
+from pergen.studies.findings import CLAIM_NAMES, NOT_APPLICABLE, findings
+from pergen.studies.verdicts import (
+    CONTRADICTED,
+    INCONCLUSIVE,
+    REPRODUCED,
+    paired,
+    selected,
+    verdict,
+)
 from pergen.tasks import get_task
-from pergen.verdicts import CONTRADICTED, INCONCLUSIVE, REPRODUCED, paired, selected, verdict
 
 
 def bag_of_topics(texts):  # a cheap, deterministic stand-in for the dense encoder
@@ -174,7 +181,7 @@ def test_a_folder_with_other_settings_is_refused_before_anything_runs(synthetic,
 def test_findings_through_the_cli(synthetic, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from pergen.cli import app
+    from pergen.cli.main import app
 
     data = synthetic("label", users=3, per_user=2)
     out = tmp_path / "f"

@@ -82,7 +82,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_no_import_cycle_in_src() -> None:
     graph = import_graph()
-    assert "pergen.pipeline" in graph and "pergen.steps" in graph["pergen.pipeline"]
+    assert "pergen.run.pipeline" in graph and "pergen.run.steps" in graph["pergen.run.pipeline"]
     cycle = find_cycle(graph)
     assert cycle is None, " -> ".join(cycle or [])
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from synthetic import TOPICS, FakeLM
 
-from pergen.data import load_questions
+from pergen.data.lamp import load_questions
+from pergen.data.records import ProfileItem, Question
 from pergen.errors import ConfigError
-from pergen.levels import LevelOptions, Population, ProfileSource, cap, profiles_at_level
-from pergen.pipeline import evaluate
-from pergen.records import ProfileItem, Question
+from pergen.memory.levels import LevelOptions, Population, ProfileSource, cap, profiles_at_level
+from pergen.run.pipeline import evaluate
 from pergen.tasks import get_task
 
 TASK = get_task("LaMP_4")
@@ -134,7 +134,7 @@ def test_user_level_without_cap_changes_nothing() -> None:
 def test_cold_start_sweep_through_the_cli(synthetic, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from pergen.cli import app
+    from pergen.cli.main import app
 
     data = synthetic("label", users=3, per_user=2)
     out = tmp_path / "sweep"

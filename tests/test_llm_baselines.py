@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pergen.data import load_questions
+from pergen.data.lamp import load_questions
 from pergen.errors import ConfigError
 from pergen.llm import MODELS, Generator, Request, WhitespaceTokenizer, get_model
 from pergen.tasks import get_task

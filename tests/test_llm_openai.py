@@ -156,7 +156,7 @@ def test_urls_share_the_load_and_usage_lands_in_run_json(server, synthetic, tmp_
     second = FakeOpenAI()
     th.Thread(target=second.serve_forever, daemon=True).start()
     try:
-        from pergen.pipeline import evaluate
+        from pergen.run.pipeline import evaluate
 
         model = get_model(f"openai:tiny@{server.url},{second.url}", concurrency=1)
         evaluate(synthetic("generation"), "dev", ["none"], tmp_path / "run", model=model,

@@ -180,7 +180,7 @@ def _tiny(kind: str, smol_path: Path, dest: Path) -> Path:
 def test_gold_loglik_equals_a_direct_teacher_forced_computation(smol_path, tmp_path, synthetic):
     """`evaluate`'s gold-loglik of a question = sum over the gold's tokens of log p(token |
     prompt, previous gold tokens), from one plain forward pass, divided by their number."""
-    from pergen.pipeline import evaluate
+    from pergen.run.pipeline import evaluate
 
     model = get_model(f"hf:{_tiny('llama', smol_path, tmp_path / 'tiny')}", batch_size=3)
     data = synthetic("generation", users=2)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pergen import metrics
 from pergen.errors import ConfigError, DataError
+from pergen.evaluation import metrics
 from pergen.tasks import get_task
 
 LABELS = ("a", "b", "c")
@@ -135,7 +135,7 @@ def test_score_classification_task():
 def test_rouge_on_real_data_matches_rouge_score(huffpost: Path):
     from rouge_score import rouge_scorer
 
-    from pergen.data import load_outputs, load_questions
+    from pergen.data.lamp import load_outputs, load_questions
 
     task = get_task("LaMP_4")
     golds = load_outputs(huffpost / "dev_outputs.json").by_id

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from pergen.data import load_outputs, load_questions
+from pergen.data.lamp import load_outputs, load_questions
 from pergen.errors import ConfigError, DataError
 from pergen.llm import get_model
 from pergen.llm.base import Request
-from pergen.pipeline import evaluate
-from pergen.ranking import rank
+from pergen.run.pipeline import evaluate
+from pergen.run.ranking import rank
 from pergen.tasks import get_task
 
 
@@ -107,7 +107,7 @@ def test_label_mode_choose_needs_a_scorer(huffpost: Path, tmp_path: Path) -> Non
 
 
 def test_rrf_reuses_the_runs_own_retrievers() -> None:
-    from pergen.pipeline import build_retrievers
+    from pergen.run.pipeline import build_retrievers
     built = build_retrievers(["bm25", "recency", "rrf:bm25+recency", "bm25"])
     assert list(built) == ["bm25", "recency", "rrf:bm25+recency"]
     assert built["rrf:bm25+recency"].retrievers == [built["bm25"], built["recency"]]

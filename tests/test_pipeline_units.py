@@ -10,7 +10,7 @@ import pytest
 from synthetic import FakeLM
 
 from pergen.errors import ConfigError
-from pergen.pipeline import evaluate
+from pergen.run.pipeline import evaluate
 
 
 def test_generation_run_writes_every_result_file(synthetic, tmp_path: Path) -> None:
@@ -118,8 +118,8 @@ def test_a_degenerate_run_is_warned_about(synthetic, tmp_path: Path) -> None:
     the CLI prints it and the report shows it."""
     from typer.testing import CliRunner
 
-    from pergen.cli import app
-    from pergen.run_report import write_report
+    from pergen.cli.main import app
+    from pergen.reports.run import write_report
 
     class SameLabel(FakeLM):
         def label_scores(self, requests, labels):  # type: ignore[no-untyped-def]

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from synthetic import FakeLM
 
+from pergen.baselines.priors import PSEUDO_COUNT, global_distribution, label_counts, prior_scores
+from pergen.data.records import ProfileItem, Question
 from pergen.errors import ConfigError
-from pergen.llm.priors import PSEUDO_COUNT, global_distribution, label_counts, prior_scores
-from pergen.pipeline import evaluate
-from pergen.records import ProfileItem, Question
+from pergen.run.pipeline import evaluate
 from pergen.tasks import get_task
 
 TAGS = get_task("LaMP_2")

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from pergen.data import load_questions
+from pergen.data.lamp import load_questions
+from pergen.data.records import ProfileItem
 from pergen.errors import ConfigError, TaskError
 from pergen.llm.base import WhitespaceTokenizer
-from pergen.prompts import PromptOptions, build_prompt
-from pergen.records import ProfileItem
+from pergen.prompts.templates import PromptOptions, build_prompt
 from pergen.tasks import get_task
 
 TOK = WhitespaceTokenizer()

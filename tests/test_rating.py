@@ -11,13 +11,13 @@ import pytest
 from synthetic import FakeLM
 from typer.testing import CliRunner
 
-from pergen.cli import app
+from pergen.cli.main import app
+from pergen.data.splits import golds_for, load_split
 from pergen.errors import ConfigError
 from pergen.llm.base import Request
-from pergen.pipeline import evaluate
-from pergen.rating import expected_ratings, is_rating, prior_answers, prior_gap
-from pergen.splits import golds_for, load_split
+from pergen.run.pipeline import evaluate
 from pergen.tasks import get_task
+from pergen.tasks.rating import expected_ratings, is_rating, prior_answers, prior_gap
 
 RATING = get_task("LaMP_3")
 
@@ -149,7 +149,7 @@ def test_a_run_worse_than_the_prior_is_warned_in_the_run_and_the_cli(synthetic,
                                                                       tmp_path: Path) -> None:
     """choose with a flat model answers "1" everywhere: both warnings fire (one answer, and
     worse than the users' means), in warnings.json, the report and the CLI output."""
-    from pergen.run_report import write_report
+    from pergen.reports.run import write_report
 
     data = synthetic("rating", users=3, per_user=4)
     runs = evaluate(data, "dev", ["none"], tmp_path / "r", model=Flat(), label_mode="choose",
@@ -174,7 +174,7 @@ def test_auto_on_a_rating_task_runs_the_measured_mode(synthetic, tmp_path: Path)
     """auto is AUTO_RATING_MODE on a rating task with a model that scores labels (run.json
     says so, and the answers equal an explicit run's), AUTO_LABEL_MODE on other labelled
     tasks; with a model that scores nothing auto stays auto."""
-    from pergen.settings import AUTO_LABEL_MODE, AUTO_RATING_MODE
+    from pergen.run.settings import AUTO_LABEL_MODE, AUTO_RATING_MODE
 
     data = synthetic("rating", users=3, per_user=2)
     auto = evaluate(data, "dev", ["none"], tmp_path / "a", model=Flat(), progress=False)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from pergen.data.records import ProfileItem, Scored
 from pergen.errors import ConfigError
-from pergen.records import ProfileItem, Scored
 from pergen.retrievers import RETRIEVERS, RankRequest, get_retriever, rank_many
 from pergen.retrievers._tokens import _SEP
 from pergen.retrievers.base import BaseRetriever

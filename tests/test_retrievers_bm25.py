@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pergen.data import load_questions, questions_path
-from pergen.records import ProfileItem
+from pergen.data.lamp import load_questions, questions_path
+from pergen.data.records import ProfileItem
 from pergen.retrievers import RankRequest, get_retriever
 from pergen.retrievers.bm25 import BM25Retriever
 from pergen.tasks import get_task
@@ -154,7 +154,7 @@ def test_token_cache_reads_back_what_tokenizing_gives(tmp_path: Path) -> None:
 
 
 def test_rankings_are_lazy_sequences_of_plain_scored() -> None:
-    from pergen.records import Scored
+    from pergen.data.records import Scored
     from pergen.retrievers import Ranking
 
     docs = ["a b", "b c", "c d"]

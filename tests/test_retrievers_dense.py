@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pergen.data import load_questions, questions_path
+from pergen.data.lamp import load_questions, questions_path
+from pergen.data.records import ProfileItem, Scored
 from pergen.errors import ConfigError, MissingExtraError
-from pergen.records import ProfileItem, Scored
 from pergen.retrievers import RankRequest, get_retriever
 from pergen.retrievers.dense import DEFAULT_BACKEND, DenseRetriever, TextEncoder, load_encoder
 from pergen.retrievers.encoder import Encoder, default_model_path

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pergen.cli import app
+from pergen.cli.main import app
 from pergen.errors import ConfigError
-from pergen.feedback import collect_feedback
-from pergen.pipeline import evaluate
 from pergen.retrievers import get_retriever
 from pergen.ropg import TrainConfig, load_examples, train_retriever
-from pergen.training import History, split_dev
+from pergen.run.pipeline import evaluate
+from pergen.training.feedback import collect_feedback
+from pergen.training.loop import History, split_dev
 
 pytestmark = pytest.mark.slow  # fine-tunes MiniLM on CPU
 

@@ -16,9 +16,9 @@ import pytest
 from conftest import require_program
 
 from pergen.errors import ConfigError, DataError, MissingExtraError
-from pergen.pipeline import evaluate, slug
-from pergen.report import write_comparison
-from pergen.run_report import write_report
+from pergen.reports.comparison import write_comparison
+from pergen.reports.run import write_report
+from pergen.run.pipeline import evaluate, slug
 
 RETRIEVERS = ["none", "bm25", "recency"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -1,5 +1,5 @@
-"""Selective-prediction math (`pergen.selective`), checked against values worked by hand,
-and the scoring rule of abstained questions (`pergen.abstention`)."""
+"""Selective-prediction math (`pergen.evaluation.selective`), checked against values worked by hand,
+and the scoring rule of abstained questions (`pergen.evaluation.abstention`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from pergen import selective
-from pergen.abstention import score_predictions, selective_figures
+from pergen.evaluation import selective
+from pergen.evaluation.abstention import score_predictions, selective_figures
 from pergen.tasks import get_task
 
 

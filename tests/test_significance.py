@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from pergen.errors import ConfigError, DataError
-from pergen.significance import compare, mcnemar_test, paired_t_test
+from pergen.evaluation.significance import compare, mcnemar_test, paired_t_test
 
 
 def test_paired_t_test_matches_hand_formula():
@@ -79,7 +79,7 @@ def test_randomization_matches_exact_enumeration():
 
 def test_f1_is_tested_on_label_pairs_not_correctness():
     """Same correctness, different F1: McNemar would see no difference; macro-F1 does."""
-    from pergen.metrics import label_pairs, macro_f1
+    from pergen.evaluation.metrics import label_pairs, macro_f1
 
     labels = ["x", "y", "z"]
     golds = ["x"] * 30 + ["y"] * 5 + ["z"] * 5

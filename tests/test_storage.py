@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pergen.storage import Journal, atomic_write_json
+from pergen.run.storage import Journal, atomic_write_json
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path) -> None:
@@ -39,7 +39,7 @@ def test_journal_later_record_wins(tmp_path: Path) -> None:
 
 
 def test_journal_keeps_lone_surrogates_and_non_ascii(tmp_path) -> None:
-    from pergen.storage import Journal
+    from pergen.run.storage import Journal
     journal = Journal(tmp_path / "j.jsonl")
     journal.append([{"id": "a", "text": "caf\u00e9 \ud800 \U0001f600"}])
     assert journal.read()["a"]["text"] == "caf\u00e9 \ud800 \U0001f600"

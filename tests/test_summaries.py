@@ -10,13 +10,13 @@ import pytest
 from synthetic import FakeLM
 from typer.testing import CliRunner
 
-from pergen.cli import app
+from pergen.cli.main import app
+from pergen.data.records import ProfileItem
 from pergen.errors import ConfigError
 from pergen.llm.base import WhitespaceTokenizer
-from pergen.pipeline import evaluate
-from pergen.prompts import PromptOptions, build_prompt
-from pergen.records import ProfileItem
-from pergen.summaries import LLMSummarizer, StatsSummarizer, SummaryCache
+from pergen.memory.summaries import LLMSummarizer, StatsSummarizer, SummaryCache
+from pergen.prompts.templates import PromptOptions, build_prompt
+from pergen.run.pipeline import evaluate
 from pergen.tasks import get_task
 
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from synthetic import TOPICS, FakeLM
 
-from pergen.data import load_outputs, load_questions
+from pergen.data.lamp import load_outputs, load_questions
+from pergen.data.records import ProfileItem, Question
 from pergen.errors import ConfigError
-from pergen.levels import Population, date_cutoff, user_key
-from pergen.records import ProfileItem, Question
-from pergen.swapstudy import LEAST, MOST, RANDOM, Swapper, conditions, pick_rank, swap_study
+from pergen.memory.levels import Population, date_cutoff, user_key
+from pergen.studies.swap import LEAST, MOST, RANDOM, Swapper, conditions, pick_rank, swap_study
 from pergen.tasks import get_task
 
 TASK = get_task("LaMP_4")
@@ -238,7 +238,7 @@ def test_a_split_without_golds_is_refused(synthetic, tmp_path: Path) -> None:
 def test_swap_study_through_the_cli(synthetic, tmp_path: Path, monkeypatch) -> None:
     from typer.testing import CliRunner
 
-    from pergen.cli import app
+    from pergen.cli.main import app
     from pergen.retrievers import encoder
 
     encoded: list[str] = []
@@ -297,7 +297,7 @@ def test_partners_on_real_headlines(huffpost: Path) -> None:
 
 
 def test_paired_bootstrap_by_hand() -> None:
-    from pergen.swapreport import _value_fn, paired_bootstrap
+    from pergen.reports.swap import _value_fn, paired_bootstrap
 
     mean = _value_fn("accuracy", 2)
     assert paired_bootstrap(mean, [1, 1, 1, 1], [0, 0, 0, 0], seed=0) == (1.0, 1.0, 1.0)

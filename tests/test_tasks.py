@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pergen.data import load_questions
+from pergen.data.lamp import load_questions
+from pergen.data.records import ProfileItem
 from pergen.errors import TaskError
-from pergen.records import ProfileItem
 from pergen.tasks import builtin_tasks, get_task, load_task_file
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pergen.cli import app
+from pergen.cli.main import app
 from pergen.errors import ConfigError, DataError
-from pergen.feedback import collect_feedback
-from pergen.pipeline import evaluate
-from pergen.ranking import rank
+from pergen.run.pipeline import evaluate
+from pergen.run.ranking import rank
+from pergen.training.feedback import collect_feedback
 
 runner = CliRunner()
 
@@ -106,7 +106,7 @@ def test_feedback_refuses_bad_settings_before_opening_a_store(synthetic, tmp_pat
 def test_help_lists_every_registered_name() -> None:
     from pergen.llm import MODELS
     from pergen.retrievers import RETRIEVERS
-    from pergen.selectors import SELECTORS
+    from pergen.rspg.selectors import SELECTORS
 
     text = runner.invoke(app, ["evaluate", "--help"], env={"TERMINAL_WIDTH": "400", "COLUMNS": "400"}).output
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from pergen.baselines.votes import KnnVote, SimilarityVote
+from pergen.data.records import ProfileItem, Scored
 from pergen.errors import ConfigError, TaskError
 from pergen.llm import Generator, Request, WhitespaceTokenizer, get_model
-from pergen.llm.votes import KnnVote, SimilarityVote
-from pergen.pipeline import evaluate
-from pergen.records import ProfileItem, Scored
 from pergen.retrievers import RankRequest, get_retriever, sort_scored
+from pergen.run.pipeline import evaluate
 from pergen.tasks import TaskSpec, get_task
 
 TWEET_TASK = Path(__file__).resolve().parents[1] / "examples" / "tasks" / "tweet_authorship.toml"

@@ -16,42 +16,42 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "load_questions": "pergen.data",
-    "load_outputs": "pergen.data",
-    "write_outputs": "pergen.data",
+    "load_questions": "pergen.data.lamp",
+    "load_outputs": "pergen.data.lamp",
+    "write_outputs": "pergen.data.lamp",
     "get_task": "pergen.tasks",
     "get_retriever": "pergen.retrievers",
     "get_model": "pergen.llm",
-    "build_prompt": "pergen.prompts",
-    "rank": "pergen.ranking",
-    "evaluate": "pergen.pipeline",
-    "score": "pergen.metrics",
-    "collect_feedback": "pergen.feedback",
+    "build_prompt": "pergen.prompts.templates",
+    "rank": "pergen.run.ranking",
+    "evaluate": "pergen.run.pipeline",
+    "score": "pergen.evaluation.metrics",
+    "collect_feedback": "pergen.training.feedback",
     "train_retriever": "pergen.ropg",
-    "summarize": "pergen.summaries",
-    "sweep": "pergen.coldstart",
-    "swap_study": "pergen.swapstudy",
-    "findings": "pergen.findings",
+    "summarize": "pergen.memory.summaries",
+    "sweep": "pergen.studies.coldstart",
+    "swap_study": "pergen.studies.swap",
+    "findings": "pergen.studies.findings",
 }
 __all__ = ["build_prompt", "collect_feedback", "evaluate", "findings", "get_model", "get_retriever",
            "get_task", "load_outputs", "load_questions", "rank", "score", "summarize", "swap_study",
            "sweep", "train_retriever", "write_outputs"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .coldstart import sweep
-    from .data import load_outputs, load_questions, write_outputs
-    from .feedback import collect_feedback
-    from .findings import findings
+    from .data.lamp import load_outputs, load_questions, write_outputs
+    from .evaluation.metrics import score
     from .llm import get_model
-    from .metrics import score
-    from .pipeline import evaluate
-    from .prompts import build_prompt
-    from .ranking import rank
+    from .memory.summaries import summarize
+    from .prompts.templates import build_prompt
     from .retrievers import get_retriever
     from .ropg import train_retriever
-    from .summaries import summarize
-    from .swapstudy import swap_study
+    from .run.pipeline import evaluate
+    from .run.ranking import rank
+    from .studies.coldstart import sweep
+    from .studies.findings import findings
+    from .studies.swap import swap_study
     from .tasks import get_task
+    from .training.feedback import collect_feedback
 
 
 def __getattr__(name: str) -> Any:

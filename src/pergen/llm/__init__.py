@@ -13,12 +13,8 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+from ..baselines import priors, simple, votes  # noqa: F401  (register the no-LLM baselines)
 from ..errors import MissingExtraError
-from . import (
-    baselines,  # noqa: F401  (registers knn, copy-input)
-    priors,  # noqa: F401  (registers profile-prior)
-    votes,  # noqa: F401  (registers similarity-vote, knn-vote)
-)
 from .base import DEVICES, MODELS, Generator, LabelScorer, Request, Tokenizer, WhitespaceTokenizer
 
 # Chosen by measurement on both shared dev sets (bench/RESULTS.md, "Engines and the

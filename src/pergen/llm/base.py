@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeGuard, runtime_checkable
 
-from ..records import ProfileItem
+from ..data.records import ProfileItem
 from ..registry import Registry
 from ..retrievers.base import Retriever
 from ..tasks import TaskSpec

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..errors import ConfigError, MissingExtraError
 from ..hf import quiet_progress
-from ..storage import cache_dir
+from ..run.storage import cache_dir
 
 _MARKER = "config.json"  # any finished transformers folder has it
 

@@ -11,7 +11,15 @@ from typing import Any
 
 from ..errors import ConfigError
 from . import bm25, dense, none, recency, rrf, shuffle  # noqa: F401  (registers built-ins)
-from .base import RETRIEVERS, BaseRetriever, Ranking, RankRequest, Retriever, rank_many, sort_scored
+from .base import (
+    RETRIEVERS,
+    BaseRetriever,
+    Ranking,
+    RankRequest,
+    Retriever,
+    rank_many,
+    sort_scored,
+)
 
 __all__ = ["RETRIEVERS", "BaseRetriever", "RankRequest", "Ranking", "Retriever", "get_retriever",
            "rank_many", "sort_scored"]

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..storage import atomic_write_bytes
+from ..run.storage import atomic_write_bytes
 
 _SEP = "\x00pergen:bm25:doc\x00"  # joins texts so that one split() tokenizes them all
 _FORMAT = b"pergen-bm25-tokens-2"  # change it whenever _add's results or _pack would change

@@ -12,7 +12,7 @@ from typing import Protocol, overload, runtime_checkable
 
 import numpy as np
 
-from ..records import ProfileItem, Scored
+from ..data.records import ProfileItem, Scored
 from ..registry import Registry
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from ..storage import cache_dir
+from ..run.storage import cache_dir
 from ._tokens import TokenStore
 from .base import RETRIEVERS, BaseRetriever, Ranking, RankRequest
 

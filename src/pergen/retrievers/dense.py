@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..data.records import Scored
 from ..errors import ConfigError
-from ..records import Scored
 from .base import RETRIEVERS, BaseRetriever, RankRequest, Retriever, sort_scored
 from .encoder import Encoder
 

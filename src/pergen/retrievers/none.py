@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ..data.records import Scored
 from ..errors import ConfigError
-from ..records import Scored
 from .base import RETRIEVERS, BaseRetriever, RankRequest
 
 

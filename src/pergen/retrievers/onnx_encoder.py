@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MissingExtraError
-from ..storage import cache_dir
+from ..run.storage import cache_dir
 from .encoder import (
     _WEIGHTS,
     MAX_LENGTH,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..data.records import ProfileItem, Scored
 from ..errors import ConfigError
-from ..records import ProfileItem, Scored
 from .base import RETRIEVERS, BaseRetriever, RankRequest
 
 

@@ -10,9 +10,17 @@ from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..data.records import ProfileItem, Scored
 from ..errors import ConfigError
-from ..records import ProfileItem, Scored
-from .base import RETRIEVERS, BaseRetriever, Ranking, RankRequest, Retriever, rank_many, sort_scored
+from .base import (
+    RETRIEVERS,
+    BaseRetriever,
+    Ranking,
+    RankRequest,
+    Retriever,
+    rank_many,
+    sort_scored,
+)
 
 DEFAULT = "bm25+recency+dense"
 

@@ -6,8 +6,8 @@ import hashlib
 import random
 from collections.abc import Sequence
 
+from ..data.records import Scored
 from ..errors import ConfigError
-from ..records import Scored
 from .base import RETRIEVERS, BaseRetriever, RankRequest, sort_scored
 
 

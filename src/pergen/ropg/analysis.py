@@ -9,13 +9,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from statistics import fmean
 
-from ..feedback import collect_feedback
+from ..data.splits import load_split, resolve_task
 from ..llm import DEFAULT_MODEL
 from ..llm.base import Generator
 from ..retrievers import rank_many
-from ..splits import load_split, resolve_task
-from ..steps import build_retrievers, rank_request
+from ..run.steps import build_retrievers, rank_request
 from ..tasks import TaskSpec
+from ..training.feedback import collect_feedback
 
 
 def retrieval_feedback(data_dir: str | Path, split: str, retrievers: Sequence[str],

@@ -2,7 +2,7 @@
 
 Queries and documents go through the same `Encoder` (the Contriever recipe), which starts
 from the default dense model; an item's score is <e(query), e(doc)>. `train_retriever`
-trains it with `pergen.training.fit` into a folder that ``dense:FOLDER``,
+trains it with `pergen.training.loop.fit` into a folder that ``dense:FOLDER``,
 ``ropg-kd:FOLDER`` and ``ropg-rl:FOLDER`` load.
 """
 
@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
-from ..feedback_store import FeedbackStore, Pair
 from ..retrievers.encoder import Encoder
 from ..torchutil import split_padded
-from ..training import Example, History, TrainConfig, fit
+from ..training.feedback_store import FeedbackStore, Pair
+from ..training.loop import Example, History, TrainConfig, fit
 
 
 class BiEncoder:

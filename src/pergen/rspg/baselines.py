@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..records import Scored
+from ..data.records import Scored
 from ..retrievers import Retriever, rank_many
 from .context import SelectionContext
 from .qpp import reciprocal_rank_scores, select_by_qpp

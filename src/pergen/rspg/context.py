@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..records import Question
+from ..data.records import Question
 from ..retrievers import RankRequest, Retriever
-from ..runfolder import RetrieverRun, journal
+from ..run.folder import RetrieverRun, journal
 from ..tasks import TaskSpec
 
 

@@ -4,8 +4,8 @@ serve the LLM best, for this input?
 An encoder (default: the MiniLM of dense retrieval; any transformers encoder folder) with
 a linear head scores each retriever's candidate text; the highest score wins. Training
 (`train_selector`) minimizes KL(softmax(metrics) || softmax(scores)) over a question's
-retrievers (paper eq. 6) with the shared loop of `pergen.training`, from a per-retriever
-feedback store (`pergen.feedback.collect_retriever_feedback`).
+retrievers (paper eq. 6) with the shared loop of `pergen.training.loop`, from a per-retriever
+feedback store (`pergen.training.feedback.collect_retriever_feedback`).
 
 Truncation: prompts put the profile first and the input last, so a prompt is cut from
 its start (`truncation_side="left"`): the input and the later items stay. In Post, only the
@@ -22,11 +22,11 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
-from ..feedback_store import FeedbackStore
 from ..retrievers.encoder import Encoder, valid_utf8
-from ..storage import atomic_write_json
+from ..run.storage import atomic_write_json
 from ..torchutil import mean_pool, split_padded
-from ..training import Example, History, TrainConfig, fit
+from ..training.feedback_store import FeedbackStore
+from ..training.loop import Example, History, TrainConfig, fit
 from .context import SelectionContext
 
 MODES = ("pre", "post")
@@ -36,7 +36,7 @@ MAX_LENGTH = 512  # the paper used 1024 with Longformer; MiniLM has 512 position
 
 
 class Selector(torch.nn.Module):
-    """Encoder + linear head over each candidate's text; a `pergen.training.Scorer`."""
+    """Encoder + linear head over each candidate's text; a `pergen.training.loop.Scorer`."""
 
     def __init__(self, encoder: Encoder, mode: str, pool: Sequence[str]) -> None:
         super().__init__()

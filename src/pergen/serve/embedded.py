@@ -20,8 +20,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from ..data.records import ProfileItem
 from ..llm import DEFAULT_MODEL, Generator, Request, get_model
-from ..records import ProfileItem
 from ..tasks import TaskSpec
 from .http import ApiError, text_of
 

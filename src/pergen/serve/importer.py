@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data import iter_questions, questions_path
+from ..data.lamp import iter_questions, questions_path
 from . import store
 from .db import Engines
 

@@ -26,8 +26,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
+from ..data.records import ProfileItem
 from ..errors import ConfigError
-from ..records import ProfileItem
 from . import embedded, store
 from .http import ApiError, Settings, error, tenant, text_of
 from .retrieval import Retrieval, check_spec, document

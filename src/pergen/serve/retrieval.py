@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
+from ..data.records import ProfileItem, Scored
 from ..errors import ConfigError
-from ..records import ProfileItem, Scored
 from ..retrievers import RETRIEVERS, RankRequest, get_retriever, rank_many, sort_scored
 from ..retrievers.bm25 import BM25Retriever
 from ..tasks import TaskSpec

@@ -1,6 +1,6 @@
 """`/v1/retrieve` and `/v1/prompt`: a user's top items, or the personalized prompt.
 
-Prompts use pergen's own builder (`pergen.prompts.build_prompt`) with a task's templates
+Prompts use pergen's own builder (`pergen.prompts.templates.build_prompt`) with a task's templates
 or a caller's template; the token budget is counted in whitespace words, since the
 service does not know which model the prompt is for.
 """
@@ -14,10 +14,10 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
+from ..data.records import Scored
 from ..errors import ConfigError, TaskError
 from ..llm import WhitespaceTokenizer
-from ..prompts import PromptOptions, build_prompt
-from ..records import Scored
+from ..prompts.templates import PromptOptions, build_prompt
 from ..tasks import TaskSpec, get_task
 from .http import ApiError, not_found, tenant
 from .retrieval import Retrieval, check_spec

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..records import ProfileItem
+from ..data.records import ProfileItem
 from .db import Engines
 from .models import Embedding, Item, Summary, User
 

@@ -16,8 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..data.records import ProfileItem
 from ..errors import TaskError
-from ..records import ProfileItem
 
 PROFILE_VIEWS = ("full", "output-only", "input-only")
 DEFAULT_SUMMARY_PROMPT = (

@@ -1,0 +1,3 @@
+"""No-LLM baselines: answers from the profile alone (knn, copy-input, the profile prior,
+the similarity and kNN votes). They register in the model registry beside the LLM
+backends, so every run and table can put them next to the methods as references."""

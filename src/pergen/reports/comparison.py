@@ -1,0 +1,66 @@
+"""Comparison tables of a run: terminal (rich), Markdown and `significance.json`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ..evaluation.metrics import LOWER_IS_BETTER
+from ..run.folder import RetrieverRun
+from ..run.storage import atomic_write_json, atomic_write_text
+from .tables import ALPHA, Cell, comparison, significance_json
+
+BASELINE = "none"
+
+
+def comparison_of(runs: Mapping[str, RetrieverRun], baseline: str = BASELINE
+                  ) -> dict[str, dict[str, Cell]]:
+    """Significance of every retriever against `baseline` (default: no personalization),
+    when the baseline was run."""
+    base = baseline if baseline in runs else None
+    return comparison({r: run.metrics for r, run in runs.items()},
+                      {r: run.units or run.per_example for r, run in runs.items()}, base)
+
+
+def write_comparison(runs: Mapping[str, RetrieverRun], out_dir: str | Path,
+                     baseline: str = BASELINE) -> dict[str, dict[str, Cell]]:
+    """`comparison_of`, written as ``significance.json`` and ``table.md``."""
+    base = baseline if baseline in runs else None
+    table = comparison_of(runs, baseline)
+    atomic_write_json(Path(out_dir) / "significance.json",
+                      {"baseline": base, "alpha": ALPHA, "p_values": significance_json(table)})
+    atomic_write_text(Path(out_dir) / "table.md", markdown_table(table, baseline))
+    return table
+
+
+def metric_header(metric: str) -> str:
+    return f"{metric} (lower is better)" if metric in LOWER_IS_BETTER else metric
+
+
+def markdown_table(table: Mapping[str, Mapping[str, Cell]], baseline: str = BASELINE) -> str:
+    metrics = list(next(iter(table.values())).keys()) if table else []
+    lines = ["| retriever | " + " | ".join(metric_header(m) for m in metrics) + " |",
+             "|---|" + "---|" * len(metrics)]
+    for name, row in table.items():
+        lines.append(f"| {name} | " + " | ".join(row[m].text() for m in metrics) + " |")
+    lines.append("")
+    lines.append(f"+ / -: significantly better / worse than `{baseline}` (p < {ALPHA}; paired "
+                 "t-test for ROUGE/MAE/gold-loglik, McNemar for accuracy, paired randomization "
+                 "for F1/RMSE).")
+    return "\n".join(lines) + "\n"
+
+
+def print_table(console: Console, table: Mapping[str, Mapping[str, Cell]], title: str,
+                baseline: str = BASELINE) -> None:
+    metrics = list(next(iter(table.values())).keys()) if table else []
+    t = Table(title=title, caption=f"+/-: significantly better/worse than '{baseline}' "
+              f"(p < {ALPHA})")
+    t.add_column("retriever")
+    for m in metrics:
+        t.add_column(metric_header(m), justify="right")
+    for name, row in table.items():
+        t.add_row(name, *(row[m].text() for m in metrics))
+    console.print(t)

@@ -1,0 +1,58 @@
+"""The paper's Table-3 view: metrics per retriever with significance against a baseline."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
+
+from ..evaluation.metrics import LOWER_IS_BETTER
+from ..evaluation.significance import SignificanceResult, compare
+
+Units = Mapping[str, Mapping[str, Sequence[Any]]]
+"""retriever -> metric -> what the metric's test pairs up (`pergen.evaluation.metrics.units`)."""
+
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Cell:
+    value: float
+    p_value: float | None  # None for the baseline itself
+    better: bool | None
+
+    def text(self) -> str:
+        mark = ""
+        if self.p_value is not None and self.p_value < ALPHA:
+            mark = "+" if self.better else "-"
+        return f"{self.value:.4f}{mark}"
+
+
+def comparison(metrics: dict[str, dict[str, float]], units: Units,
+               baseline: str | None) -> dict[str, dict[str, Cell]]:
+    """Cells by retriever and metric; `+`/`-`: significantly better/worse than `baseline`
+    (each metric's own test, `pergen.evaluation.significance`, p < 0.05)."""
+    table: dict[str, dict[str, Cell]] = {}
+    for name, values in metrics.items():
+        row = {}
+        for metric, value in values.items():
+            p, better = None, None
+            if baseline and name != baseline and baseline in units:
+                result = compare(metric, units[name][metric], units[baseline][metric])
+                p = result.p_value
+                base = metrics[baseline][metric]
+                better = value < base if metric in LOWER_IS_BETTER else value > base
+            row[metric] = Cell(value, p, better)
+        table[name] = row
+    return table
+
+
+def significance_json(table: dict[str, dict[str, Cell]]) -> dict[str, dict[str, float | None]]:
+    return {r: {m: c.p_value for m, c in row.items()} for r, row in table.items()}
+
+
+def all_pairs(units: Units, metric: str) -> dict[tuple[str, str], SignificanceResult]:
+    """Every pair of retrievers compared on `metric`: (a, b) -> test of a against b."""
+    return {(a, b): compare(metric, units[a][metric], units[b][metric])
+            for a, b in combinations(units, 2)}

@@ -1,0 +1,368 @@
+"""The research notes' claims as paired experiments on your data and model: `findings`.
+
+Research notes 000-003 make claims about personalization that were measured elsewhere,
+with other models and data. `findings` reruns each claim (`pergen.studies.claims`) as a paired
+experiment (two conditions, the same questions, the same model and method) and writes a
+page that says, per claim, whether this data and model reproduce it (`pergen.studies.verdicts`).
+
+Every condition is an ordinary, resumable `evaluate` run folder ``OUT/<condition>/``
+(the swap study's too, with one similarity bin: the full curve is `pergen swap-study`'s),
+and conditions shared by claims run once. Rerunning the same command answers nothing
+again. Everything is checked (options, data, task, model, folders already there) before
+any file is written; a claim the task or model cannot test (a view on items without an
+input part, confidence from a model that scores nothing) is listed as not applicable,
+with the reason. ``OUT/findings.json`` holds every figure, ``findings.md`` and
+``findings.html`` the page (`pergen.reports.findings`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ..data.splits import check_split, golds_for, load_split, resolve_task
+from ..errors import ConfigError, bad_choice
+from ..evaluation.abstention import TrustOptions
+from ..evaluation.confidence import unavailable
+from ..evaluation.metrics import GOLD_LOGLIK
+from ..evaluation.selective import threshold_for_coverage
+from ..evaluation.significance import BOOTSTRAP_ROUNDS
+from ..llm import DEFAULT_MODEL, get_model
+from ..llm.base import Generator
+from ..memory.levels import Embed
+from ..reports.findings import limits, write_page
+from ..reports.tables import ALPHA
+from ..run.folder import SETTINGS, RetrieverRun, slug
+from ..run.pipeline import evaluate
+from ..run.settings import EvalSettings, check_model, check_retrievers, check_task_fit
+from ..tasks import TaskSpec
+from .claims import CLAIM_NAMES, CONFIDENT, SWAP, Claim, Comparison, claims, conditions
+from .swap import MOST, OWN, PARTNERS, RANDOM, swap_study
+from .verdicts import Measure, paired, selected
+
+NOT_APPLICABLE = "not applicable"
+SWAP_BINS = 1  # most, one bin, random, least: the near-miss contrast; the curve is swap-study's
+
+
+@dataclass(frozen=True)
+class Row:
+    """A comparison's figures: the task metric's (which decides the verdict) and
+    gold-loglik's (shown beside it), or why it could not be run."""
+
+    claim: str
+    comparison: Comparison
+    measure: Measure | None = None
+    loglik: Measure | None = None
+    reason: str | None = None  # not applicable: why
+    detail: str | None = None  # e.g. the coverage a threshold really kept
+
+    @property
+    def verdict(self) -> str:
+        return self.measure.verdict if self.measure else NOT_APPLICABLE
+
+
+@dataclass
+class Findings:
+    """The rows, the runs by condition, and what ``findings.json`` holds."""
+
+    rows: list[Row]
+    runs: dict[str, RetrieverRun]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What runs: evaluate conditions (name -> options), whether the swap study does, and
+    why some conditions or claims cannot run."""
+
+    conditions: dict[str, dict[str, Any]]
+    swap: bool
+    settings: dict[str, EvalSettings]
+    skipped: dict[str, str]  # condition or claim name -> reason
+
+
+def _embedder(embed: Embed | None) -> Embed | None:
+    """`embed`, or the dense encoder loaded on first use with a memo per text, shared by
+    the persona level and the swap study so each user's items are embedded once."""
+    if embed is not None:
+        return embed
+    import numpy as np
+
+    memo: dict[str, Any] = {}
+    model: list[Any] = []
+
+    def run(texts: Sequence[str]) -> Any:
+        new = [t for t in dict.fromkeys(texts) if t not in memo]
+        if new:
+            if not model:
+                from ..retrievers.encoder import Encoder  # torch: only when users are placed
+                model.append(Encoder.load())
+            memo.update(zip(new, np.asarray(model[0].encode(new), dtype=np.float64)))
+        return np.vstack([memo[t] for t in texts])
+    return run
+
+
+def _plan(chosen: Sequence[Claim], base: EvalSettings, task: TaskSpec, model: Generator,
+          retriever: str, cold_cap: int, confidence: str, summarizer: str,
+          summary_tokens: int) -> _Plan:
+    """The conditions the chosen claims need, each checked against the task and model."""
+    variants = conditions(cold_cap, summarizer, summary_tokens)
+    settable = {f.name for f in fields(EvalSettings)}
+    skipped: dict[str, str] = {}
+    if not task.input_fields:
+        skipped["view"] = (f"task {task.name}'s profile items have no input part: the "
+                           "output-only view shows what the full one does, input-only nothing")
+    why = unavailable(confidence, model) if confidence != "none" else \
+        "confidence none measures no confidence"
+    if why:
+        skipped["abstention"] = why
+    planned: dict[str, dict[str, Any]] = {}
+    settings: dict[str, EvalSettings] = {}
+    swap = False
+    for claim in chosen:
+        if claim.name in skipped:
+            continue
+        for comparison in claim.comparisons:
+            for name in (comparison.a, comparison.b):
+                if claim.name == SWAP and name != OWN:
+                    swap = True
+                    continue
+                if name == CONFIDENT or name in planned or name in skipped:
+                    continue
+                options = variants[name]
+                settings[name] = replace(base, **{k: v for k, v in options.items()
+                                                  if k in settable})
+                try:
+                    check_task_fit(task, model, settings[name])
+                except ConfigError as e:
+                    skipped[name] = e.render()
+                    continue
+                planned[name] = {"retriever": retriever, **options}
+    if OWN in planned:  # the reference of most rows runs first
+        planned = {OWN: planned.pop(OWN), **planned}
+    return _Plan(planned, swap, settings, skipped)
+
+
+def _check_folders(out: Path, plan: _Plan, base: EvalSettings, retriever: str, seed: int,
+                   data_dir: str | Path, split: str) -> None:
+    """Refuse, before anything is written, a folder that holds runs with other settings
+    (`evaluate` would refuse them only once earlier conditions had run)."""
+    folders = {name: (opts["retriever"], plan.settings[name])
+               for name, opts in plan.conditions.items()}
+    if plan.swap:
+        for name in (MOST, "bin-01", RANDOM, "least"):
+            folders[name] = (retriever, base)
+    for name, (spec, settings) in folders.items():
+        path = out / name / slug(spec) / SETTINGS
+        if not path.exists():
+            continue
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        if stored.get("settings") != settings.key() or stored.get("retriever") != spec:
+            raise ConfigError(f"{out / name} holds a run with other settings "
+                              f"({stored.get('settings')}): use another {{option}} folder or "
+                              "delete it", option="out_dir")
+    partners = out / PARTNERS
+    if plan.swap and partners.exists():
+        key = json.loads(partners.read_text(encoding="utf-8")).get("key", {})
+        if key.get("seed") != seed:
+            raise ConfigError(f"{out} holds a swap study with seed {key.get('seed')!r}, not "
+                              f"{seed!r}: use another output folder or delete it", option="seed")
+        if key.get("data_dir") != str(Path(data_dir).resolve()) or key.get("split") != split:
+            raise ConfigError(f"{out} holds findings on {key.get('data_dir')} "
+                              f"({key.get('split')}): use another {{option}} folder",
+                              option="out_dir")
+
+
+def findings(data_dir: str | Path, split: str, out_dir: str | Path,
+             task: str | TaskSpec | None = None, model: str | Generator = DEFAULT_MODEL,
+             retriever: str = "bm25", only: Iterable[str] | None = None,
+             limit: int | None = None, seed: int = 0, coverage: float = 0.8,
+             cold_cap: int = 1, metric: str | None = None, k: int = 4,
+             max_length: int = 512, with_date: bool = False, label_mode: str = "auto",
+             max_new_tokens: int | None = None, prior_strength: float = 1.0,
+             summarizer: str = "stats", summary_tokens: int = 96,
+             summaries_dir: str | Path | None = None, batch_size: int = 8,
+             confidence: str = "prob", progress: bool = True,
+             on_progress: Callable[[str], None] | None = None, embed: Embed | None = None
+             ) -> Findings:
+    """Run the chosen claims (`only`; default all, see the module docstring) and write
+    ``OUT/findings.json``, ``findings.md`` and ``findings.html``.
+
+    The method is `retriever` with the `evaluate` settings given (k, label mode...);
+    `metric` (default: the task's first) decides the verdicts, gold-loglik is shown
+    beside it. `seed` draws the swap study's partners and seeds the bootstrap;
+    `on_progress` gets one line per experiment as it starts (the library prints nothing).
+    `embed` replaces the dense encoder that places users (persona level, swap study).
+    """
+    chosen_names = list(dict.fromkeys(only or CLAIM_NAMES))
+    for name in chosen_names:
+        if name not in CLAIM_NAMES:
+            raise bad_choice("only", name, CLAIM_NAMES)
+    spec_r = check_retrievers([retriever], option="retriever", selectors=False)[0]
+    kind = spec_r.partition(":")[0]
+    if kind == "none":
+        raise ConfigError("{option} none reads no profile: the claims vary the profile, so "
+                          "give a retriever (bm25, dense...)", option="retriever")
+    if kind == "recency" and "retrieval" in chosen_names:
+        raise ConfigError("{option} recency: the retrieval claim compares recency with a "
+                          "similarity retriever; give one (bm25, dense...)", option="retriever")
+    check_model(model)
+    if not 0.0 < coverage < 1.0:
+        raise ConfigError(f"{{option}} must be a share in (0, 1), got {coverage}",
+                          option="coverage")
+    if cold_cap < 0:
+        raise ConfigError(f"{{option}} must be >= 0, got {cold_cap}", option="cold_cap")
+    if limit is not None and limit < 1:
+        raise ConfigError(f"{{option}} must be >= 1, got {limit}", option="limit")
+    draft = EvalSettings(task="", model="", k=k, max_length=max_length, with_date=with_date,
+                         label_mode=label_mode, max_new_tokens=max_new_tokens,
+                         prior_strength=prior_strength)
+    # Built only to be checked: the summary condition's options and the confidence.
+    replace(draft, memory="summary", summarizer=summarizer, summary_tokens=summary_tokens)
+    TrustOptions(confidence)
+    check_split(data_dir, split)
+    spec = resolve_task(data_dir, split, task)
+    metric = metric or spec.metrics[0]
+    if metric not in spec.metrics:
+        raise bad_choice("metric", metric, spec.metrics, f" for task {spec.name}")
+    questions = load_split(data_dir, split, limit)
+    if golds_for(data_dir, split, questions) is None:
+        raise ConfigError(f"{{option}} {split} has no outputs file: the findings compare "
+                          "conditions against the gold outputs", option="split")
+    generator = get_model(model) if isinstance(model, str) else model
+    base = replace(draft, task=spec.name, model=getattr(generator, "name", str(model)))
+    check_task_fit(spec, generator, base)
+    chosen = [c for c in claims(spec_r, k, cold_cap, coverage, summarizer)
+              if c.name in chosen_names]
+    plan = _plan(chosen, base, spec, generator, spec_r, cold_cap, confidence, summarizer,
+                 summary_tokens)
+    out = Path(out_dir)
+    _check_folders(out, plan, base, spec_r, seed, data_dir, split)
+
+    say = on_progress or (lambda line: None)
+    embed = _embedder(embed)
+    common: dict[str, Any] = dict(task=spec, model=generator, limit=limit, k=k,
+                                  max_length=max_length, with_date=with_date,
+                                  label_mode=label_mode, max_new_tokens=max_new_tokens,
+                                  prior_strength=prior_strength, batch_size=batch_size,
+                                  confidence=confidence, progress=progress)
+    total = len(plan.conditions) + plan.swap
+    runs: dict[str, RetrieverRun] = {}
+    seconds: dict[str, float] = {}
+    for i, (name, options) in enumerate(plan.conditions.items(), 1):
+        say(f"[{i}/{total}] {name}: {_describe(options)} -> {out / name}")
+        started = time.perf_counter()
+        opts = dict(options)
+        spec_c = opts.pop("retriever")
+        if "level" in opts and opts["level"] != "user":
+            opts["embed"] = embed
+        if "memory" in opts:
+            opts["summaries_dir"] = summaries_dir
+        runs[name] = evaluate(data_dir, split, [spec_c], out / name, **common, **opts)[spec_c]
+        seconds[name] = time.perf_counter() - started
+    if plan.swap:
+        say(f"[{total}/{total}] {SWAP}: own profile vs the most similar, a random and the "
+            f"least similar other user's (seed {seed}) -> {out}")
+        started = time.perf_counter()
+        swap_options = {k_: v for k_, v in common.items()
+                        if k_ not in ("task", "model", "limit", "progress")}
+        study = swap_study(data_dir, split, spec_r, out, task=spec, model=generator,
+                           limit=limit, seed=seed, bins=SWAP_BINS, progress=progress,
+                           embed=embed, **swap_options)
+        for name in (MOST, RANDOM):
+            runs[name] = study.runs[name]
+        seconds[SWAP] = time.perf_counter() - started
+
+    ids = [q.id for q in questions]
+    n_labels = len(spec.labels or ())
+    rows = [_row(claim, comparison, runs, plan.skipped, metric, ids, n_labels, seed, coverage)
+            for claim in chosen for comparison in claim.comparisons]
+    result = Findings(rows, runs)
+    result.summary = _summary(result, chosen, plan, spec, base, spec_r, len(questions), metric,
+                              seed, coverage, data_dir, split, seconds)
+    write_page(out, result.summary)
+    return result
+
+
+def _describe(options: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in options.items())
+
+
+def _row(claim: Claim, c: Comparison, runs: Mapping[str, RetrieverRun],
+         skipped: Mapping[str, str], metric: str, ids: Sequence[str], n_labels: int,
+         seed: int, coverage: float) -> Row:
+    """The figures of one comparison, or why it is not applicable."""
+    for name in (claim.name, c.a, c.b):
+        if name in skipped:
+            return Row(claim.name, c, reason=skipped[name])
+    if c.a == CONFIDENT:
+        return _abstention_row(claim, c, runs[c.b], metric, ids, n_labels, seed, coverage)
+    a, b = runs[c.a], runs[c.b]
+    measure = paired(metric, a.units[metric], b.units[metric], c.expects, n_labels, seed)
+    loglik = None
+    if GOLD_LOGLIK in a.units and GOLD_LOGLIK in b.units:
+        loglik = paired(GOLD_LOGLIK, a.units[GOLD_LOGLIK], b.units[GOLD_LOGLIK], c.expects,
+                        seed=seed)
+    return Row(claim.name, c, measure, loglik)
+
+
+def _abstention_row(claim: Claim, c: Comparison, run: RetrieverRun, metric: str,
+                    ids: Sequence[str], n_labels: int, seed: int, coverage: float) -> Row:
+    """The confident share of a run against all of it, kept as the selective figures keep
+    it: confidence at or above the threshold that covers `coverage` (ties kept, so the
+    share can be larger; an answer without a confidence ranks last)."""
+    if not run.confidence:
+        return Row(claim.name, c, reason=run.confidence_note or "the run has no confidence")
+    conf = [run.confidence.get(q, 0.0) for q in ids]
+    t = threshold_for_coverage(conf, coverage)
+    kept = [v >= t for v in conf]
+    measure = selected(metric, run.units[metric], kept, c.expects, n_labels, seed)
+    loglik = (selected(GOLD_LOGLIK, run.units[GOLD_LOGLIK], kept, c.expects, seed=seed)
+              if GOLD_LOGLIK in run.units else None)
+    detail = (f"kept {sum(kept)} of {len(kept)} answers (coverage {sum(kept) / len(kept):.2f}, "
+              f"confidence >= {t:.3g})")
+    return Row(claim.name, c, measure, loglik, detail=detail)
+
+
+def _measure_json(m: Measure | None) -> dict[str, Any] | None:
+    if m is None:
+        return None
+    out = asdict(m)
+    out["ci"] = list(m.ci)
+    return out
+
+
+def _summary(result: Findings, chosen: Sequence[Claim], plan: _Plan, task: TaskSpec,
+             base: EvalSettings, retriever: str, n: int, metric: str, seed: int,
+             coverage: float, data_dir: str | Path, split: str, seconds: Mapping[str, float]
+             ) -> dict[str, Any]:
+    """What ``findings.json`` holds and the page is rendered from."""
+    warnings = {name: run.warning for name, run in result.runs.items() if run.warning}
+    by_claim = {c.name: [r for r in result.rows if r.claim == c.name] for c in chosen}
+    summary = {
+        "data": str(data_dir), "split": split, "task": task.name, "model": base.model,
+        "retriever": retriever, "settings": base.key(), "n": n, "metric": metric,
+        "alpha": ALPHA, "seed": seed, "coverage": coverage, "bootstrap_rounds": BOOTSTRAP_ROUNDS,
+        "not_run": [name for name in CLAIM_NAMES if name not in by_claim],
+        "claims": [{"name": c.name, "note": c.note, "title": c.title,
+                    "statement": c.statement, "rows": [_row_json(r) for r in by_claim[c.name]]}
+                   for c in chosen],
+        "conditions": {name: {"folder": name, "metrics": run.metrics}
+                       for name, run in result.runs.items()},
+        "swap_study": "swap.md" if plan.swap else None,
+        "warnings": warnings, "seconds": dict(seconds),
+    }
+    summary["limits"] = limits(summary)
+    return summary
+
+
+def _row_json(r: Row) -> dict[str, Any]:
+    c = r.comparison
+    return {"a": c.a_label, "b": c.b_label, "a_condition": c.a, "b_condition": c.b,
+            "expects": "a better" if c.expects > 0 else "a worse", "verdict": r.verdict,
+            "measure": _measure_json(r.measure), "gold_loglik": _measure_json(r.loglik),
+            "reason": r.reason, "detail": r.detail}
