@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from pergen.llm.base import Request, WhitespaceTokenizer
+from pergen.llm.base import BaseGenerator, Request, WhitespaceTokenizer
 
 TOPICS = ("garden", "rocket", "violin", "harbor")
 FILLER = ("news", "today", "report", "story", "update", "notes")
@@ -90,7 +90,7 @@ def ratings(folder: Path, split: str = "dev", users: int = 3, per_user: int = 2)
 KINDS = {"generation": headlines, "label": tags, "rating": ratings}
 
 
-class FakeLM:
+class FakeLM(BaseGenerator):
     """A deterministic stand-in for an LLM: fast, and sensitive to the prompt.
 
     `generate` answers with the first retrieved item's output when there is one (a perfect

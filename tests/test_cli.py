@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from pergen.cli.main import app
+from pergen.cli import app
 from pergen.data.lamp import load_outputs
 from pergen.run.ranking import rank
 

@@ -12,7 +12,7 @@ import pytest
 from synthetic import FakeLM
 from typer.testing import CliRunner
 
-from pergen.cli.main import app
+from pergen.cli import app
 from pergen.errors import ConfigError
 from pergen.evaluation.confidence import label_confidence, parse_verbal
 from pergen.run.pipeline import evaluate

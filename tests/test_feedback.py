@@ -11,12 +11,12 @@ import pytest
 from pergen.errors import ConfigError
 from pergen.evaluation.metrics import rouge1_per_example
 from pergen.llm import get_model
-from pergen.llm.base import Request
+from pergen.llm.base import BaseGenerator, Request
 from pergen.tasks import get_task
 from pergen.training.feedback import FeedbackStore, collect_feedback
 
 
-class Counting:
+class Counting(BaseGenerator):
     """A real backend that counts the prompts it answers and can die after N calls."""
 
     def __init__(self, inner: object, die_after: int | None = None) -> None:

@@ -181,7 +181,7 @@ def test_a_folder_with_other_settings_is_refused_before_anything_runs(synthetic,
 def test_findings_through_the_cli(synthetic, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from pergen.cli.main import app
+    from pergen.cli import app
 
     data = synthetic("label", users=3, per_user=2)
     out = tmp_path / "f"

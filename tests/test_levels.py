@@ -134,7 +134,7 @@ def test_user_level_without_cap_changes_nothing() -> None:
 def test_cold_start_sweep_through_the_cli(synthetic, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from pergen.cli.main import app
+    from pergen.cli import app
 
     data = synthetic("label", users=3, per_user=2)
     out = tmp_path / "sweep"

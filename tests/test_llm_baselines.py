@@ -56,9 +56,11 @@ def test_registry_lists_every_builtin_without_importing_torch():
 
 def test_missing_torch_fails_only_when_a_local_model_is_asked(monkeypatch):
     from pergen.errors import MissingExtraError
-    from pergen.llm import _lazy
+    from pergen.registry import ModelFacts, Registry
 
     monkeypatch.setitem(sys.modules, "pergen.llm.fake_heavy", None)  # import -> ImportError
-    factory = _lazy("fake", "fake_heavy", "transformers", "local")
+    models: Registry[object, ModelFacts] = Registry("model", "pergen.none", ModelFacts)
+    models.register_lazy("fake", "pergen.llm.fake_heavy", "transformers", "local", local=True)
+    assert models.facts("fake").local and MODELS.facts("hf").extra == "local"
     with pytest.raises(MissingExtraError, match=r"pergen\[local\]"):
-        factory()
+        models.create("fake")

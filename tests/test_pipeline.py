@@ -15,13 +15,13 @@ import pytest
 from pergen.data.lamp import load_outputs, load_questions
 from pergen.errors import ConfigError, DataError
 from pergen.llm import get_model
-from pergen.llm.base import Request
+from pergen.llm.base import BaseGenerator, Request
 from pergen.run.pipeline import evaluate
 from pergen.run.ranking import rank
 from pergen.tasks import get_task
 
 
-class Counting:
+class Counting(BaseGenerator):
     """Wraps a real backend and counts the requests it answers; can stop after N batches."""
 
     def __init__(self, inner, stop_after_batches: int | None = None) -> None:

@@ -118,7 +118,7 @@ def test_a_degenerate_run_is_warned_about(synthetic, tmp_path: Path) -> None:
     the CLI prints it and the report shows it."""
     from typer.testing import CliRunner
 
-    from pergen.cli.main import app
+    from pergen.cli import app
     from pergen.reports.run import write_report
 
     class SameLabel(FakeLM):

@@ -11,7 +11,7 @@ import pytest
 from synthetic import FakeLM
 from typer.testing import CliRunner
 
-from pergen.cli.main import app
+from pergen.cli import app
 from pergen.data.splits import golds_for, load_split
 from pergen.errors import ConfigError
 from pergen.llm.base import Request

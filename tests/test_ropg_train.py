@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pergen.cli.main import app
+from pergen.cli import app
 from pergen.errors import ConfigError
 from pergen.retrievers import get_retriever
 from pergen.ropg import TrainConfig, load_examples, train_retriever

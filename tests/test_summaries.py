@@ -10,7 +10,7 @@ import pytest
 from synthetic import FakeLM
 from typer.testing import CliRunner
 
-from pergen.cli.main import app
+from pergen.cli import app
 from pergen.data.records import ProfileItem
 from pergen.errors import ConfigError
 from pergen.llm.base import WhitespaceTokenizer

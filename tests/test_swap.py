@@ -238,7 +238,7 @@ def test_a_split_without_golds_is_refused(synthetic, tmp_path: Path) -> None:
 def test_swap_study_through_the_cli(synthetic, tmp_path: Path, monkeypatch) -> None:
     from typer.testing import CliRunner
 
-    from pergen.cli.main import app
+    from pergen.cli import app
     from pergen.retrievers import encoder
 
     encoded: list[str] = []

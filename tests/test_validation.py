@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pergen.cli.main import app
+from pergen.cli import app
 from pergen.errors import ConfigError, DataError
 from pergen.run.pipeline import evaluate
 from pergen.run.ranking import rank

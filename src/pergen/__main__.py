@@ -1,3 +1,3 @@
-from .cli.main import app
+from .cli import app
 
 app(prog_name="pergen")

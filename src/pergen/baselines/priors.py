@@ -23,7 +23,7 @@ import numpy as np
 
 from ..data.records import ProfileItem, Question
 from ..errors import ConfigError
-from ..llm.base import MODELS, Request, Tokenizer, WhitespaceTokenizer
+from ..llm.base import MODELS, BaseGenerator, Request, Tokenizer, WhitespaceTokenizer
 from ..memory.levels import Population
 from ..tasks import TaskSpec
 from .votes import check_labelled, prior
@@ -58,7 +58,7 @@ def prior_scores(calibrated: np.ndarray, profiles: Sequence[Sequence[ProfileItem
     return np.asarray(calibrated) + strength * np.log(np.vstack(rows))
 
 
-class ProfilePrior:
+class ProfilePrior(BaseGenerator):
     """Answers with the user's prior, or the split's for a user without labelled items."""
 
     name = "profile-prior"
@@ -87,7 +87,7 @@ class ProfilePrior:
         return answers
 
 
-@MODELS.register("profile-prior")
+@MODELS.register("profile-prior", llm=False)
 def profile_prior(arg: str = "", **options: Any) -> ProfilePrior:
     if arg:
         raise ConfigError(f"profile-prior takes no argument (got profile-prior:{arg})")

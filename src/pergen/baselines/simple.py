@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ConfigError
-from ..llm.base import MODELS, Request, Tokenizer, WhitespaceTokenizer
+from ..llm.base import MODELS, BaseGenerator, Request, Tokenizer, WhitespaceTokenizer
 
 
-class KnnBaseline:
+class KnnBaseline(BaseGenerator):
     """Answer with the user's own output in the top retrieved item (empty if none)."""
 
     name: str = "knn"
@@ -26,7 +26,7 @@ class KnnBaseline:
         return [r.task.output_of(r.retrieved[0]) if r.retrieved else "" for r in requests]
 
 
-class CopyInputBaseline:
+class CopyInputBaseline(BaseGenerator):
     """Answer with the task's query: the input without its instruction."""
 
     name: str = "copy-input"
@@ -44,13 +44,13 @@ def _no_arg(name: str, arg: str) -> None:
         raise ConfigError(f"{name} takes no argument (got {name}:{arg})")
 
 
-@MODELS.register("knn")
+@MODELS.register("knn", llm=False)
 def knn(arg: str = "", **options: Any) -> KnnBaseline:
     _no_arg("knn", arg)
     return KnnBaseline()
 
 
-@MODELS.register("copy-input")
+@MODELS.register("copy-input", llm=False)
 def copy_input(arg: str = "", **options: Any) -> CopyInputBaseline:
     _no_arg("copy-input", arg)
     return CopyInputBaseline()

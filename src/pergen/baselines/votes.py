@@ -30,7 +30,7 @@ from typing import Any
 
 from ..data.records import ProfileItem, Scored
 from ..errors import ConfigError
-from ..llm.base import MODELS, Request, Tokenizer, WhitespaceTokenizer
+from ..llm.base import MODELS, BaseGenerator, Request, Tokenizer, WhitespaceTokenizer
 from ..retrievers import RankRequest, Retriever, rank_many
 from ..tasks import TaskSpec
 
@@ -60,7 +60,7 @@ def _docs(request: Request) -> list[str]:
     return [request.task.document(item) for item in request.profile]
 
 
-class SimilarityVote:
+class SimilarityVote(BaseGenerator):
     """Pick the candidate most similar to the user's profile (mean of its top K scores)."""
 
     def __init__(self, vote_k: int = DEFAULT_VOTE_K) -> None:
@@ -133,7 +133,7 @@ def _mean_top(ranking: Sequence[Scored], k: int) -> float:
     return sum(s.score for s in top) / len(top) if top else 0.0
 
 
-class KnnVote:
+class KnnVote(BaseGenerator):
     """The score-weighted vote of the labels (or ratings) of the top K retrieved items."""
 
     def __init__(self, vote_k: int = DEFAULT_VOTE_K) -> None:
@@ -264,13 +264,13 @@ def _nearest(value: float, task: TaskSpec) -> str:
     return min(scale, key=lambda p: (abs(p[0] - value), -p[0]))[1]
 
 
-@MODELS.register("similarity-vote")
+@MODELS.register("similarity-vote", llm=False, vote=True)
 def similarity_vote(arg: str = "", *, vote_k: int = DEFAULT_VOTE_K, **options: Any
                     ) -> SimilarityVote:
     # Options meant for real models (batch_size...) are ignored so one call fits all.
     return SimilarityVote(_vote_k("similarity-vote", arg, vote_k))
 
 
-@MODELS.register("knn-vote")
+@MODELS.register("knn-vote", llm=False, vote=True)
 def knn_vote(arg: str = "", *, vote_k: int = DEFAULT_VOTE_K, **options: Any) -> KnnVote:
     return KnnVote(_vote_k("knn-vote", arg, vote_k))

@@ -44,8 +44,7 @@ import numpy as np
 from scipy.special import softmax
 
 from ..data.records import Question
-from ..llm.base import Generator, LabelScorer, Request, can_score
-from ..run.settings import NOT_LLMS
+from ..llm.base import Generator, LabelScorer, Request, can_score, is_llm
 from ..run.storage import Journal
 from ..tasks import TaskSpec
 
@@ -108,7 +107,7 @@ def unavailable(method: str, model: Generator) -> str | None:
     if method == "prob" and not can_score(model):
         return (f"{model.name} does not score text, so its answers have no probability: "
                 "no confidence.json (--confidence verbal asks an LLM instead)")
-    if method == "verbal" and model.name.partition(":")[0] in NOT_LLMS:
+    if method == "verbal" and not is_llm(model):
         return f"{model.name} is not an LLM and cannot say how sure it is: no confidence.json"
     return None
 

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeGuard, runtime_checkable
 
-from ..data.records import ProfileItem
-from ..registry import Registry
+from ..data.records import ProfileItem, Question
+from ..registry import ModelFacts, Registry, Spec
 from ..retrievers.base import Retriever
 from ..tasks import TaskSpec
 
@@ -46,12 +46,51 @@ class Tokenizer(Protocol):
 
 @runtime_checkable
 class Generator(Protocol):
+    """A model: `generate` is the one method to write; the hooks below have defaults in
+    `BaseGenerator`, which every backend subclasses."""
+
     name: str
     tokenizer: Tokenizer
+
+    @property
+    def scores_text(self) -> bool:
+        """False for a server that cannot return log-probabilities."""
+        ...
 
     def generate(self, requests: Sequence[Request], max_new_tokens: int) -> list[str]:
         """One answer per request, in order."""
         ...
+
+    def prepare(self, questions: Sequence[Question], task: TaskSpec) -> None:
+        """Learn what the model needs from the split's profiles before answering."""
+        ...
+
+    def check_task(self, task: TaskSpec) -> None:
+        """Raise ConfigError for a task this model cannot answer."""
+        ...
+
+    def token_usage(self) -> dict[str, int]:
+        """Tokens and requests counted so far (servers), for ``run.json``."""
+        ...
+
+
+class BaseGenerator:
+    """The defaults of `Generator`'s hooks: any task, nothing to prepare, nothing counted."""
+
+    name = "base"
+
+    @property
+    def scores_text(self) -> bool:
+        return True
+
+    def prepare(self, questions: Sequence[Question], task: TaskSpec) -> None:
+        return None
+
+    def check_task(self, task: TaskSpec) -> None:
+        return None
+
+    def token_usage(self) -> dict[str, int]:
+        return {}
 
 
 @runtime_checkable
@@ -71,7 +110,14 @@ class LabelScorer(Protocol):
 def can_score(model: object) -> TypeGuard[LabelScorer]:
     """Whether the model scores text: it has `label_scores` and `loglik`, and (servers) the
     server behind it offers log-probabilities (`scores_text`, probed once)."""
-    return isinstance(model, LabelScorer) and bool(getattr(model, "scores_text", True))
+    return isinstance(model, LabelScorer) and isinstance(model, Generator) and model.scores_text
+
+
+def is_llm(model: Generator) -> bool:
+    """Whether the model writes text (a summary, a verbal confidence): the registered fact
+    of its name; a model built outside the registry counts as one."""
+    name = Spec.parse(model.name).name
+    return MODELS.facts(name).llm if name in MODELS else True
 
 
 def best_label(scores: Sequence[float], labels: Sequence[str]) -> str:
@@ -117,5 +163,5 @@ class WhitespaceTokenizer:
         return " ".join(self._words[i] for i in ids)
 
 
-MODELS: Registry[Generator] = Registry("model", "pergen.models")
+MODELS: Registry[Generator, ModelFacts] = Registry("model", "pergen.models", ModelFacts)
 DEVICES = ("auto", "cpu", "cuda")  # where a local model may run (``device=``, --device)

@@ -28,7 +28,7 @@ from typing import Any, cast
 import numpy as np
 
 from ..errors import ConfigError, MissingExtraError
-from .base import DEVICES, MODELS, Request, Tokenizer
+from .base import DEVICES, MODELS, BaseGenerator, Request, Tokenizer
 
 try:
     import llama_cpp
@@ -77,7 +77,7 @@ class LlamaTokenizer:
         return bytes(self._llm.detokenize(list(ids))).decode("utf-8", errors="replace")
 
 
-class LlamaCppModel:
+class LlamaCppModel(BaseGenerator):
     """A GGUF file behind the `Generator` and `LabelScorer` protocols.
 
     Args:

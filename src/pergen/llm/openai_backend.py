@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..errors import BackendError, ConfigError, MissingExtraError
-from .base import MODELS, HFTokenizer, Request, Tokenizer, WhitespaceTokenizer
+from .base import MODELS, BaseGenerator, HFTokenizer, Request, Tokenizer, WhitespaceTokenizer
 
 try:
     import httpx
@@ -47,7 +47,7 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _RETRY_STATUS = {408, 409, 429}  # plus every 5xx
 
 
-class OpenAIModel:
+class OpenAIModel(BaseGenerator):
     """Chat completions over HTTP, one request per prompt, run `concurrency` at a time.
 
     Args:
@@ -137,6 +137,9 @@ class OpenAIModel:
                 if isinstance(usage.get(k), int):
                     self.usage[k] += usage[k]
         return data
+
+    def token_usage(self) -> dict[str, int]:
+        return dict(self.usage)
 
     # -- scoring through /v1/completions --------------------------------------------
     @functools.cached_property

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import ConfigError, MissingExtraError
 from ..hf import quiet_progress
-from .base import MODELS, HFTokenizer, Request, Tokenizer
+from .base import MODELS, BaseGenerator, HFTokenizer, Request, Tokenizer
 from .gguf import gguf_folder
 
 try:  # every load below passes local_files_only=True: nothing is ever downloaded
@@ -42,7 +42,7 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-class TransformersModel:
+class TransformersModel(BaseGenerator):
     """A local transformers model behind the `Generator` and `LabelScorer` protocols.
 
     Args:

@@ -13,7 +13,7 @@ from typing import Protocol, overload, runtime_checkable
 import numpy as np
 
 from ..data.records import ProfileItem, Scored
-from ..registry import Registry
+from ..registry import Registry, RetrieverFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,4 +113,5 @@ def sort_scored(profile: Sequence[ProfileItem], scores: Sequence[float]) -> Rank
     return Ranking(profile, order, values[order])
 
 
-RETRIEVERS: Registry[Retriever] = Registry("retriever", "pergen.retrievers")
+RETRIEVERS: Registry[Retriever, RetrieverFacts] = Registry("retriever", "pergen.retrievers",
+                                                       RetrieverFacts)

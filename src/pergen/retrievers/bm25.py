@@ -105,7 +105,7 @@ class BM25Retriever(BaseRetriever):
                            log_half, self.k1, self.b, self.epsilon, max(1, len(tokens.vocab)))
 
 
-@RETRIEVERS.register("bm25")
+@RETRIEVERS.register("bm25", batch_options={"token_cache": True})
 def _bm25(arg: str | None = None, *, k1: float = 1.5, b: float = 0.75,
           epsilon: float = 0.25, token_cache: str | Path | bool | None = None) -> BM25Retriever:
     if arg:

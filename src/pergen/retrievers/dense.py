@@ -134,7 +134,7 @@ class DenseRetriever(BaseRetriever):
         return out
 
 
-@RETRIEVERS.register("dense")
+@RETRIEVERS.register("dense", dense=True)
 def _dense(arg: str | None = None, *, batch_size: int = 32, device: str | None = None,
            max_length: int | None = None, cache: bool = True,
            encoder: TextEncoder | None = None, name: str = "dense", cosine: bool = False,
@@ -147,7 +147,7 @@ def _dense(arg: str | None = None, *, batch_size: int = 32, device: str | None =
                           name=f"{name}:{arg}" if arg else name, cosine=cosine)
 
 
-@RETRIEVERS.register("dense-cos")
+@RETRIEVERS.register("dense-cos", dense=True)
 def _dense_cos(arg: str | None = None, **options: Any) -> Retriever:
     """`dense-cos[:FOLDER]`: `dense` with cosine similarity (normalized embeddings)."""
     return _dense(arg, name="dense-cos", cosine=True, **options)
@@ -155,7 +155,7 @@ def _dense_cos(arg: str | None = None, **options: Any) -> Retriever:
 
 def _trained(kind: str) -> None:
     """Register `kind:FOLDER`: a dense retriever trained by ROPG, named after its method."""
-    @RETRIEVERS.register(kind)
+    @RETRIEVERS.register(kind, dense=True, folder=True)
     def factory(arg: str | None = None, **options: Any) -> Retriever:
         if not arg:
             raise ConfigError(f"{kind} needs the trained model's folder: {kind}:FOLDER")

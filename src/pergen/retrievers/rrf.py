@@ -75,7 +75,7 @@ class RRFRetriever(BaseRetriever):
                 for j, req in enumerate(requests)]
 
 
-@RETRIEVERS.register("rrf")
+@RETRIEVERS.register("rrf", fuses=DEFAULT)
 def _rrf(arg: str | None = None, *, k: float = 60.0,
          retrievers: Sequence[Retriever] | None = None,
          options: Mapping[str, Mapping[str, Any]] | None = None) -> RRFRetriever:

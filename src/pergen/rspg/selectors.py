@@ -3,7 +3,7 @@
 Built-ins: ``rspg-pre:FOLDER`` / ``rspg-post:FOLDER`` (trained RSPG selectors, Salemi et al.
 SIGIR 2024 section 5) and the unsupervised QPP baselines ``qpp-wig``, ``qpp-nqc``,
 ``qpp-sigma_max``, ``qpp-sigma_x`` (optionally ``:a+b+c``, the pool). Third-party packages
-add more through the ``pergen.rspg.selectors`` entry-point group. A selector has a ``pool`` (the
+add more through the ``pergen.selectors`` entry-point group. A selector has a ``pool`` (the
 retriever specs it chooses among) and ``select(ctx) -> {question_id: spec}``; `evaluate`
 runs the pool and reuses the chosen retriever's answer.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import ConfigError
-from ..registry import Registry
+from ..registry import Registry, SelectorFacts
 from . import DEFAULT_POOL
 
 __all__ = ["DEFAULT_POOL", "SELECTORS", "Selector", "get_selector"]
@@ -28,7 +28,8 @@ class Selector(Protocol):
         ...
 
 
-SELECTORS: Registry[Selector] = Registry("selector", "pergen.rspg.selectors")
+SELECTORS: Registry[Selector, SelectorFacts] = Registry("selector", "pergen.selectors",
+                                                     SelectorFacts)
 
 
 def get_selector(spec: str) -> Selector:
@@ -56,7 +57,7 @@ def _qpp(predictor: str) -> Any:
 
 
 for _mode in ("pre", "post"):
-    SELECTORS.register(f"rspg-{_mode}")(_rspg(_mode))
+    SELECTORS.register(f"rspg-{_mode}", folder=True)(_rspg(_mode))
 for _name, _predictor in (("wig", "wig"), ("nqc", "nqc"), ("sigma_max", "sigma_max"),
                           ("sigma_x", "sigma_x%")):
     SELECTORS.register(f"qpp-{_name}")(_qpp(_predictor))

@@ -21,21 +21,21 @@ from tqdm.auto import tqdm
 from ..baselines.priors import global_distribution, prior_scores
 from ..data import lamp
 from ..data.records import Question
-from ..data.splits import check_split, golds_for, load_split, resolve_task
-from ..evaluation.abstention import Reanswer, TrustOptions, check_trust_fit, settle
+from ..evaluation.abstention import Reanswer, check_trust_fit, settle
 from ..evaluation.calibration import argmax_labels, calibrated_scores
 from ..evaluation.confidence import Measured, answer_confidence, run_confidence
 from ..evaluation.metrics import GOLD_LOGLIK, per_example, score, units
-from ..llm import DEFAULT_MODEL, get_model
 from ..llm.base import Generator, Request, can_score
 from ..memory.levels import Embed, Population, profiles_at_level
 from ..memory.summaries import SummaryCache, describe, get_summarizer, question_summaries
+from ..registry import Spec
 from ..reports.comparison import write_comparison
 from ..retrievers import Retriever, get_retriever, rank_many
 from ..rspg.context import SelectionContext
 from ..rspg.selectors import SELECTORS, Selector, get_selector
 from ..tasks import TaskSpec
 from ..tasks.rating import expected_ratings, prior_gap
+from .config import RunConfig
 from .folder import (
     RetrieverRun,
     add_selection,
@@ -46,14 +46,12 @@ from .folder import (
     write_scores,
     write_warnings,
 )
+from .prepare import prepare_run
 from .settings import (
     LABEL_MODES,
     PRIOR_MODES,
     EvalSettings,
-    check_model,
     check_retrievers,
-    check_task_fit,
-    label_mode_for,
 )
 from .steps import answer, build_request, build_retrievers, gold_logliks, rank_request
 from .storage import Journal, atomic_write_json
@@ -61,6 +59,7 @@ from .storage import Journal, atomic_write_json
 __all__ = ["LABEL_MODES", "EvalSettings", "RetrieverRun", "build_retrievers", "evaluate",
            "run_retriever", "slug"]
 
+CONFIG_FILE = "config.json"
 CALIBRATED = ("calibrate", "prior", "expected")  # label modes whose answers need the whole run
 
 
@@ -172,107 +171,81 @@ def _complete_logliks(journal: Journal, questions: Sequence[Question], task: Tas
     return journal.read() if missing else done
 
 
-def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str], out_dir: str | Path,
-             task: str | TaskSpec | None = None, model: str | Generator = DEFAULT_MODEL,
-             k: int = 4, limit: int | None = None, max_length: int = 512, view: str = "full",
-             position: str = "before", with_date: bool = False, label_mode: str = "auto",
-             max_new_tokens: int | None = None, batch_size: int = 8, progress: bool = True,
-             baseline: str = "none", gold_loglik: bool = True, level: str = "user",
-             persona_k: int = 10, personas: int | None = None, persona_select: str = "user",
-             min_profile: int = 4, profile_cap: int | None = None,
-             memory: str = "items", summarizer: str = "stats", summary_tokens: int = 96,
-             summaries_dir: str | Path | None = None, prior_strength: float = 1.0,
-             embed: Embed | None = None,
-             reprofile: Callable[[Question], Question] | None = None,
-             confidence: str = "prob", abstain_below: float | None = None,
-             coverage: float | None = None, fallback: str = "abstain"
+def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str] | None,
+             out_dir: str | Path, config: RunConfig | None = None, *,
+             task: str | TaskSpec | None = None, limit: int | None = None,
+             progress: bool = True, embed: Embed | None = None,
+             reprofile: Callable[[Question], Question] | None = None, **options: Any
              ) -> dict[str, RetrieverRun]:
     """Run every retriever on a split; write predictions, per-example scores, metrics,
-    significance against `baseline` and a Markdown table.
+    significance against the baseline and a Markdown table.
 
-    `gold_loglik` (on by default) adds the metric ``gold-loglik`` where the model can score
-    text and the split has gold outputs: the mean log-probability per token of the user's
-    real output given the exact prompt. It separates methods where the task metric cannot.
+    `config` (`pergen.run.config.RunConfig`) holds every setting; keyword `options`
+    (``model=``, ``k=``, ``level=``... the flat names of its parts) change it, and
+    `retrievers` replaces its retrievers. Every setting is checked before any data is
+    loaded or any file written. ``OUT/config.json`` records the configuration.
 
-    `level` and its options (`pergen.memory.levels`) say whose items form each profile: the
-    user's (capped to `profile_cap` most recent), a persona's, or everyone's; `embed`
-    replaces the dense encoder that places users (tests pass a cheap one).
-    `reprofile` replaces each question's profile after its level formed it: the swap
-    study (`pergen.studies.swap`) puts another user's profile there.
+    gold-loglik (on by default) is the mean log-probability per token of the user's real
+    output given the exact prompt, where the model scores text and the split has golds:
+    it separates methods where the task metric cannot. The level options
+    (`pergen.memory.levels`) say whose items form each profile; `embed` replaces the
+    dense encoder that places users (tests pass a cheap one). `reprofile` replaces each
+    question's profile after its level formed it (the swap study). The memory options
+    put a summary of each profile (`pergen.memory.summaries`) before or instead of the
+    items. The trust options give every answer a confidence and replace those below a
+    threshold by a fallback (`pergen.evaluation.abstention`); ``OUT/selective.json``
+    holds the metric at 50/80/100% coverage, the risk-coverage curve, AURC and ECE.
 
-    `memory` ``summary`` or ``summary+items`` puts a summary of each profile
-    (`pergen.memory.summaries`, by `summarizer`) in the prompt, instead of or before the items;
-    summaries are cached in `summaries_dir` (default: pergen's cache) and reused.
-
-    `confidence` (prob, verbal or none; `pergen.evaluation.confidence`) gives every answer a
-    confidence in [0, 1]; with `abstain_below` or `coverage`, answers below the threshold
-    are replaced by the `fallback` (`pergen.evaluation.abstention`, which also states the scoring
-    rule of abstained questions). ``OUT/selective.json`` holds, per retriever, the metric
-    at 50/80/100% coverage, the risk-coverage curve, AURC and ECE.
-
-    Every setting is checked before any data is loaded or any file written. Returns the
-    runs by retriever spec. Metrics need the split's outputs file; without one (a test
-    split) only predictions are written.
+    Returns the runs by retriever spec. Metrics need the split's outputs file; without
+    one (a test split) only predictions are written.
     """
-    specs = check_retrievers(retrievers)
-    check_model(model)
-    # Built (= checked) before the data loads, so that bad options fail fast; the task and
-    # model names are filled in once those are known.
-    draft = EvalSettings(
-        task="", model="", k=k, max_length=max_length, view=view, position=position,
-        with_date=with_date, label_mode=label_mode, max_new_tokens=max_new_tokens, level=level,
-        persona_k=persona_k, personas=personas, persona_select=persona_select,
-        min_profile=min_profile, profile_cap=profile_cap, memory=memory, summarizer=summarizer,
-        summary_tokens=summary_tokens, prior_strength=prior_strength)
-    trust = TrustOptions(confidence, abstain_below, coverage, fallback)
-    check_split(data_dir, split)
-    spec = resolve_task(data_dir, split, task)
-    selectors = {s: get_selector(s) for s in specs if s.partition(":")[0] in SELECTORS}
-    questions = load_split(data_dir, split, limit)
-    golds = golds_for(data_dir, split, questions)
-    generator = get_model(model) if isinstance(model, str) else model
-    settings = replace(draft, task=spec.name, model=getattr(generator, "name", str(model)),
-                       label_mode=label_mode_for(draft.label_mode, spec, generator))
-    check_task_fit(spec, generator, settings)
-    check_trust_fit(trust, spec, generator, list(selectors))
-    everyone = questions
-    questions = profiles_at_level(questions, spec, settings.levels(), embed)
+    config = (config or RunConfig()).replace(**options)
+    if retrievers is not None:
+        config = config.replace(retrievers=tuple(retrievers))
+    run = prepare_run(data_dir, split, config, task, limit)
+    spec, generator, settings, golds = run.task, run.model, run.settings, run.golds
+    specs = list(config.retrieval.retrievers)
+    selectors = {s: get_selector(s) for s in specs if Spec.parse(s).name in SELECTORS}
+    check_trust_fit(config.trust, spec, generator, list(selectors))
+    everyone = run.questions
+    questions = profiles_at_level(everyone, spec, settings.levels(), embed)
     if reprofile is not None:
         questions = [reprofile(q) for q in questions]
-    summaries = _summaries(everyone, questions, spec, generator, settings, summaries_dir, out_dir,
-                           progress)
+    out = Path(out_dir)
+    summaries = _summaries(everyone, questions, spec, generator, settings,
+                           config.memory.summaries_dir, out, progress)
     label_prior = (global_distribution(spec, everyone) if settings.label_mode in PRIOR_MODES
                    else None)
-    prepare = getattr(generator, "prepare", None)
-    if prepare is not None:  # models that learn something from the split's profiles
-        prepare(everyone, spec)
+    generator.prepare(everyone, spec)  # models that learn something from the split's profiles
     pool = [s for s in specs if s not in selectors]
     pool += [p for sel in selectors.values() for p in sel.pool]
     built = build_retrievers(check_retrievers(pool, selectors=False))
-    out = Path(out_dir)
+    batch_size = config.model.batch_size
+    likelihood_golds = golds if config.model.gold_loglik else None
     runs: dict[str, RetrieverRun] = {}
     for spec_r, retriever in built.items():
-        before = dict(getattr(generator, "usage", {}))
+        before = generator.token_usage()
         runs[spec_r] = run_retriever(questions, spec, spec_r, generator, settings,
                                      out / slug(spec_r), batch_size, progress, retriever,
-                                     golds if gold_loglik else None, summaries, label_prior,
-                                     trust.confidence)
-        add_usage(out / slug(spec_r), before, dict(getattr(generator, "usage", {})))
+                                     likelihood_golds, summaries, label_prior,
+                                     config.trust.confidence)
+        add_usage(out / slug(spec_r), before, generator.token_usage())
     if selectors:
-        requests = [rank_request(spec, q, with_date) for q in questions]
+        requests = [rank_request(spec, q, settings.with_date) for q in questions]
         ctx = SelectionContext(questions, requests, spec, built, runs, out)
         for spec_r, selector in selectors.items():
             runs[spec_r] = run_selector(ctx, spec_r, selector)
     reanswer = _reanswerer(everyone, spec, generator, settings, built, out, batch_size, progress,
                            label_prior, embed)
-    settle(runs, trust, questions, everyone, spec, golds, out, reanswer)
+    settle(runs, config.trust, questions, everyone, spec, golds, out, reanswer)
     if golds is not None:
-        _score(runs, spec, golds, out, baseline)
-    for run in runs.values():
-        gap = prior_gap(spec, everyone, everyone, run.predictions, golds,
+        _score(runs, spec, golds, out, config.retrieval.baseline)
+    for run_ in runs.values():
+        gap = prior_gap(spec, everyone, everyone, run_.predictions, golds,
                         hint=settings.label_mode != "expected") if golds else None
-        run.warning = "; ".join(w for w in (degenerate(run.predictions), gap) if w) or None
-    write_warnings(out, {r: run.warning for r, run in runs.items() if run.warning})
+        run_.warning = "; ".join(w for w in (degenerate(run_.predictions), gap) if w) or None
+    write_warnings(out, {r: run_.warning for r, run_ in runs.items() if run_.warning})
+    atomic_write_json(out / CONFIG_FILE, config.to_json())
     return runs
 
 

@@ -17,11 +17,11 @@ from typing import Any
 
 from ..baselines.priors import check_labelled
 from ..errors import ConfigError, bad_choice
-from ..llm.base import MODELS, Generator, can_score
+from ..llm.base import MODELS, Generator, can_score, is_llm
 from ..memory.levels import LevelOptions
 from ..prompts.templates import PromptOptions
+from ..registry import RetrieverFacts, SelectorFacts, Spec
 from ..retrievers import RETRIEVERS
-from ..retrievers.rrf import DEFAULT as DEFAULT_FUSION
 from ..rspg.selectors import SELECTORS
 from ..tasks import TaskSpec
 from ..tasks.rating import check_rating, is_rating
@@ -40,10 +40,6 @@ LATER_FIELDS = ("level", "persona_k", "personas", "persona_select", "min_profile
                 "memory", "summarizer", "summary_tokens", "prior_strength")
 MEMORIES = ("items", "summary", "summary+items")
 SUMMARIZERS = ("llm", "stats")
-NOT_LLMS = ("knn", "copy-input", "similarity-vote", "knn-vote", "profile-prior")
-"""Baselines that answer without an LLM: they cannot write a summary."""
-FOLDER_ARGS = ("ropg-kd", "ropg-rl", "rspg-pre", "rspg-post")
-"""Specs whose argument is a trained model's folder: it must exist."""
 
 
 @dataclass(frozen=True)
@@ -119,35 +115,39 @@ def label_mode_for(mode: str, task: TaskSpec, model: Generator) -> str:
     return mode
 
 
-def check_retrievers(specs: Iterable[str], option: str = "retrievers",
+def check_retrievers(specs: Iterable[str | Spec], option: str = "retrievers",
                      selectors: bool = True) -> list[str]:
     """The specs, deduplicated in order, once every name is known (retrievers, and
-    selectors when allowed); `rrf:a+b` parts and trained-model folders are checked too."""
-    out = list(dict.fromkeys(specs))
+    selectors when allowed); fusion parts and trained-model folders are checked too."""
+    out = list(dict.fromkeys(str(s) for s in specs))
     if not out:
         raise ConfigError("{option} needs at least one retriever", option=option)
     for spec in out:
-        _check_retriever(spec, option, selectors)
+        _check_retriever(Spec.parse(spec), option, selectors)
     return out
 
 
-def _check_retriever(spec: str, option: str, selectors: bool) -> None:
-    name, _, arg = spec.partition(":")
+def _check_retriever(spec: Spec, option: str, selectors: bool) -> None:
     known = RETRIEVERS.names() + (SELECTORS.names() if selectors else [])
-    if name not in known:
-        raise bad_choice(option, spec, known)
-    if name == "rrf":
-        for part in (arg or DEFAULT_FUSION).split("+"):
-            if part.partition(":")[0] not in RETRIEVERS.names():
-                raise bad_choice(option, spec, RETRIEVERS.names(),
-                                 f" (its part {part!r} is no retriever)")
-            _check_retriever(part, option, selectors=False)
-    if name in FOLDER_ARGS:
-        if not arg:
-            raise ConfigError(f"{{option}} {name} needs the trained model's folder: "
-                              f"{name}:FOLDER", option=option)
-        if not Path(arg).is_dir():
-            raise ConfigError(f"{{option}} {spec!r}: no such folder {arg}", option=option)
+    if spec.name not in known:
+        raise bad_choice(option, str(spec), known)
+    if spec.name in RETRIEVERS:
+        facts: RetrieverFacts | SelectorFacts = RETRIEVERS.facts(spec)
+        fuses = RETRIEVERS.facts(spec).fuses
+    else:
+        facts, fuses = SELECTORS.facts(spec), None
+    for part in spec.parts(fuses) if fuses is not None else ():
+        if part.name not in RETRIEVERS:
+            raise bad_choice(option, str(spec), RETRIEVERS.names(),
+                             f" (its part {str(part)!r} is no retriever)")
+        _check_retriever(part, option, selectors=False)
+    if facts.folder:
+        if not spec.arg:
+            raise ConfigError(f"{{option}} {spec.name} needs the trained model's folder: "
+                              f"{spec.name}:FOLDER", option=option)
+        if not Path(spec.arg).is_dir():
+            raise ConfigError(f"{{option}} {str(spec)!r}: no such folder {spec.arg}",
+                              option=option)
 
 
 def check_model(spec: str | Generator, option: str = "model") -> None:
@@ -169,15 +169,12 @@ def check_task_fit(task: TaskSpec, model: Generator, settings: EvalSettings) -> 
         check_labelled(task, f"label mode {settings.label_mode}")
     if settings.label_mode == "expected":
         check_rating(task)
-    check = getattr(model, "check_task", None)
-    if check is not None:
-        try:
-            check(task)
-        except ConfigError as e:  # the model's own refusal: say which option chose it
-            if e.option is not None:
-                raise
-            raise ConfigError(f"{{option}} {model.name}: {e}", option="model") from None
-    if settings.memory != "items" and settings.summarizer == "llm" and \
-            model.name.partition(":")[0] in NOT_LLMS:
+    try:
+        model.check_task(task)
+    except ConfigError as e:  # the model's own refusal: say which option chose it
+        if e.option is not None:
+            raise
+        raise ConfigError(f"{{option}} {model.name}: {e}", option="model") from None
+    if settings.memory != "items" and settings.summarizer == "llm" and not is_llm(model):
         raise ConfigError(f"{{option}} llm needs an LLM to write the summaries; {model.name} "
                           "is not one: use stats", option="summarizer")

@@ -7,14 +7,14 @@ ranked and prompted the same way wherever it is asked.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any  # noqa: F401
 
 from ..data.records import ProfileItem, Question
 from ..errors import ConfigError
 from ..llm.base import Generator, LabelScorer, Request, Tokenizer, best_label, can_score
 from ..prompts.templates import build_prompt
-from ..retrievers import RankRequest, Retriever, get_retriever
-from ..retrievers.rrf import DEFAULT as DEFAULT_FUSION
+from ..registry import Spec
+from ..retrievers import RETRIEVERS, RankRequest, Retriever, get_retriever
 from ..tasks import TaskSpec
 from .settings import SCORED_MODES, EvalSettings
 
@@ -71,10 +71,6 @@ def answer(model: Generator, requests: Sequence[Request], task: TaskSpec,
     return [clean_output(o) for o in model.generate(requests, max_new)], None
 
 
-# Options a batch job over data files gives a retriever, by name (see build_retrievers).
-BATCH_OPTIONS: dict[str, dict[str, Any]] = {"bm25": {"token_cache": True}}
-
-
 def build_retrievers(specs: Iterable[str]) -> dict[str, Retriever]:
     """Retrievers for a batch job over data files (rank, evaluate, feedback), by spec.
 
@@ -87,12 +83,13 @@ def build_retrievers(specs: Iterable[str]) -> dict[str, Retriever]:
     """
     pool: dict[str, Retriever] = {}
 
-    def get(spec: str) -> Retriever:
-        if spec not in pool:
-            name, _, arg = spec.partition(":")
-            parts = (arg or DEFAULT_FUSION).split("+") if name == "rrf" else None
-            pool[spec] = (get_retriever("rrf", retrievers=[get(p) for p in parts]) if parts
-                          else get_retriever(spec, **BATCH_OPTIONS.get(name, {})))
-        return pool[spec]
+    def get(spec: Spec) -> Retriever:
+        key = str(spec)
+        if key not in pool:
+            facts = RETRIEVERS.facts(spec)
+            pool[key] = (get_retriever(spec.name, retrievers=[get(p) for p in spec.parts(facts.fuses)])
+                         if facts.fuses is not None
+                         else get_retriever(key, **facts.batch_options))
+        return pool[key]
 
-    return {spec: get(spec) for spec in dict.fromkeys(specs)}
+    return {str(s): get(Spec.parse(s)) for s in dict.fromkeys(specs)}

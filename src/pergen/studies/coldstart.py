@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import ConfigError, MissingExtraError
 from ..evaluation.metrics import GOLD_LOGLIK
 from ..reports.run import png_of
+from ..run.config import RunConfig
 from ..run.folder import RetrieverRun
 from ..run.pipeline import evaluate
 from ..run.storage import atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -25,21 +26,23 @@ def cap_name(cap: int | None) -> str:
     return "all" if cap is None else str(cap)
 
 
-def sweep(data_dir: str | Path, split: str, retrievers: Iterable[str], out_dir: str | Path,
-          levels: Sequence[str], caps: Sequence[int | None], **options: Any
+def sweep(data_dir: str | Path, split: str, retrievers: Iterable[str] | None,
+          out_dir: str | Path, levels: Sequence[str], caps: Sequence[int | None],
+          config: RunConfig | None = None, **options: Any
           ) -> dict[tuple[str, str], dict[str, RetrieverRun]]:
-    """Run every (level, cap) and write the study's table and chart; returns the runs."""
+    """Run every (level, cap) and write the study's table and chart; returns the runs.
+    `retrievers` None: the configuration's; `options` go to `evaluate`."""
     if not levels or not caps:
         raise ConfigError("a cold-start sweep needs at least one {option} and one profile cap",
                           option="level")
     out = Path(out_dir)
-    specs = list(retrievers)
+    specs = list(retrievers) if retrievers is not None else None
     results: dict[tuple[str, str], dict[str, RetrieverRun]] = {}
     for level in dict.fromkeys(levels):
         for cap in dict.fromkeys(caps):
             folder = out / f"{level}-cap{cap_name(cap)}"
-            results[level, cap_name(cap)] = evaluate(data_dir, split, specs, folder, level=level,
-                                                     profile_cap=cap, **options)
+            results[level, cap_name(cap)] = evaluate(data_dir, split, specs, folder, config,
+                                                     level=level, profile_cap=cap, **options)
     table = {level: {cap: {r: run.metrics for r, run in runs.items()}
                      for (lv, cap), runs in results.items() if lv == level}
              for level in dict.fromkeys(levels)}
@@ -138,3 +141,11 @@ def write_report(sweep_dir: str | Path) -> tuple[Path, Path]:
                       f'<img alt="cold-start curves" src="data:image/png;base64,{data}">'
                       "</body></html>\n")
     return html_path, md_path
+
+
+def study(data_dir: str | Path, split: str, out_dir: str | Path, config: RunConfig,
+          levels: Sequence[str] = ("user", "persona", "global", "auto"),
+          caps: Sequence[int | None] = (0, 1, 2, 4, 8, 16, None), **options: Any
+          ) -> dict[tuple[str, str], dict[str, RetrieverRun]]:
+    """The registered ``cold-start`` study: every level against the profile caps."""
+    return sweep(data_dir, split, None, out_dir, levels, caps, config, **options)

@@ -24,20 +24,21 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..data.splits import check_split, golds_for, load_split, resolve_task
 from ..errors import ConfigError, bad_choice
 from ..evaluation.abstention import TrustOptions
 from ..evaluation.confidence import unavailable
 from ..evaluation.metrics import GOLD_LOGLIK
 from ..evaluation.selective import threshold_for_coverage
 from ..evaluation.significance import BOOTSTRAP_ROUNDS
-from ..llm import DEFAULT_MODEL, get_model
+from ..llm import DEFAULT_MODEL
 from ..llm.base import Generator
 from ..memory.levels import Embed
 from ..reports.findings import limits, write_page
 from ..reports.tables import ALPHA
+from ..run.config import RunConfig
 from ..run.folder import SETTINGS, RetrieverRun, slug
 from ..run.pipeline import evaluate
+from ..run.prepare import prepare_run
 from ..run.settings import EvalSettings, check_model, check_retrievers, check_task_fit
 from ..tasks import TaskSpec
 from .claims import CLAIM_NAMES, CONFIDENT, SWAP, Claim, Comparison, claims, conditions
@@ -224,18 +225,15 @@ def findings(data_dir: str | Path, split: str, out_dir: str | Path,
     # Built only to be checked: the summary condition's options and the confidence.
     replace(draft, memory="summary", summarizer=summarizer, summary_tokens=summary_tokens)
     TrustOptions(confidence)
-    check_split(data_dir, split)
-    spec = resolve_task(data_dir, split, task)
+    config = RunConfig.build(retrievers=(spec_r,), model=model, k=k, max_length=max_length,
+                             with_date=with_date, label_mode=label_mode,
+                             max_new_tokens=max_new_tokens, prior_strength=prior_strength)
+    run = prepare_run(data_dir, split, config, task, limit, resolve_label_mode=False,
+                      golds_needed="the findings compare conditions against the gold outputs")
+    spec, questions, generator, base = run.task, run.questions, run.model, run.settings
     metric = metric or spec.metrics[0]
     if metric not in spec.metrics:
         raise bad_choice("metric", metric, spec.metrics, f" for task {spec.name}")
-    questions = load_split(data_dir, split, limit)
-    if golds_for(data_dir, split, questions) is None:
-        raise ConfigError(f"{{option}} {split} has no outputs file: the findings compare "
-                          "conditions against the gold outputs", option="split")
-    generator = get_model(model) if isinstance(model, str) else model
-    base = replace(draft, task=spec.name, model=getattr(generator, "name", str(model)))
-    check_task_fit(spec, generator, base)
     chosen = [c for c in claims(spec_r, k, cold_cap, coverage, summarizer)
               if c.name in chosen_names]
     plan = _plan(chosen, base, spec, generator, spec_r, cold_cap, confidence, summarizer,
@@ -366,3 +364,17 @@ def _row_json(r: Row) -> dict[str, Any]:
             "expects": "a better" if c.expects > 0 else "a worse", "verdict": r.verdict,
             "measure": _measure_json(r.measure), "gold_loglik": _measure_json(r.loglik),
             "reason": r.reason, "detail": r.detail}
+
+
+def study(data_dir: str | Path, split: str, out_dir: str | Path, config: RunConfig,
+          **options: Any) -> Findings:
+    """The registered ``findings`` study: the configuration's first retriever is the method."""
+    m, p = config.model, config.prompt
+    return findings(data_dir, split, out_dir, model=m.model,
+                    retriever=config.retrieval.retrievers[0], k=p.k, max_length=p.max_length,
+                    with_date=config.retrieval.with_date, label_mode=m.label_mode,
+                    max_new_tokens=m.max_new_tokens, prior_strength=m.prior_strength,
+                    summarizer=config.memory.summarizer,
+                    summary_tokens=config.memory.summary_tokens,
+                    summaries_dir=config.memory.summaries_dir, batch_size=m.batch_size,
+                    confidence=config.trust.confidence, **options)

@@ -43,11 +43,10 @@ How partners are chosen (deterministic for a `seed`, whatever `limit` or order):
 from __future__ import annotations
 
 import hashlib
-import inspect
 import io
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +54,15 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..data.records import ProfileItem, Question
-from ..data.splits import check_split, golds_for, load_split, resolve_task
+from ..data.splits import load_split
 from ..errors import ConfigError, MissingExtraError
-from ..llm import DEFAULT_MODEL, get_model
-from ..llm.base import Generator
 from ..memory.levels import Embed, Population, date_cutoff, user_key
 from ..reports.swap import write_study
+from ..run.config import RunConfig
 from ..run.folder import RetrieverRun
 from ..run.pipeline import evaluate
-from ..run.settings import EvalSettings, check_model, check_retrievers, check_task_fit
+from ..run.prepare import prepare_run
+from ..run.settings import check_retrievers
 from ..run.storage import atomic_write_bytes, atomic_write_json, cache_dir
 from ..tasks import TaskSpec
 
@@ -263,18 +262,12 @@ class SwapStudy:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def _check_options(options: Mapping[str, Any]) -> EvalSettings:
-    """evaluate's options minus those the study owns, checked as evaluate checks them."""
+def _check_options(options: Mapping[str, Any]) -> None:
+    """Refuse the run options the study sets itself, or that would undo the swap."""
     for name in options:
         if name in NOT_SWAP_OPTIONS:
             raise ConfigError("{option} does not apply to the swap study: it replaces the "
                               "user's own profile with another user's", option=name)
-    known = set(inspect.signature(evaluate).parameters)
-    unknown = [n for n in options if n not in known]
-    if unknown:
-        raise TypeError(f"swap_study() got unexpected options {unknown}")
-    names = {f.name for f in fields(EvalSettings)}
-    return EvalSettings(task="", model="", **{k: v for k, v in options.items() if k in names})
 
 
 def _stored_partners(out: Path, key: dict[str, Any]) -> dict[str, dict[str, Partner]]:
@@ -294,31 +287,29 @@ def _stored_partners(out: Path, key: dict[str, Any]) -> dict[str, dict[str, Part
 
 
 def swap_study(data_dir: str | Path, split: str, retriever: str, out_dir: str | Path,
-               task: str | TaskSpec | None = None, model: str | Generator = DEFAULT_MODEL,
-               limit: int | None = None, seed: int = 0, bins: int = 10,
-               progress: bool = True, embed: Embed | None = None, **options: Any) -> SwapStudy:
+               task: str | TaskSpec | None = None, limit: int | None = None, seed: int = 0,
+               bins: int = 10, progress: bool = True, embed: Embed | None = None,
+               config: RunConfig | None = None, **options: Any) -> SwapStudy:
     """Run the swap study (see the module docstring) and write its table and chart.
 
-    `options` are `evaluate`'s (k, label_mode, max_length, view, gold_loglik...), the same
+    `config` and the flat `options` (k, label_mode, model...: `RunConfig`'s) are the same
     for every condition. `embed` replaces the dense encoder that places users (tests pass
     a cheap one). Every option is checked, the model loaded and the task fitted before
     any file is written. Returns the runs by condition and the partners.
     """
     if bins < 1:
         raise ConfigError(f"{{option}} must be >= 1, got {bins}", option="bins")
-    spec_r = check_retrievers([retriever], option="retriever")[0]
-    check_model(model)
-    draft = _check_options(options)
-    check_split(data_dir, split)
-    spec = resolve_task(data_dir, split, task)
-    questions = load_split(data_dir, split, limit)
-    golds = golds_for(data_dir, split, questions)
-    if golds is None:
-        raise ConfigError(f"{{option}} {split} has no outputs file: the swap study measures a "
-                          "change in the metric against the gold outputs", option="split")
-    generator = get_model(model) if isinstance(model, str) else model
-    settings = replace(draft, task=spec.name, model=getattr(generator, "name", str(model)))
-    check_task_fit(spec, generator, settings)
+    _check_options(options)
+    check_retrievers([retriever], option="retriever")
+    config = (config or RunConfig()).replace(retrievers=(retriever,), **options)
+    spec_r = config.retrieval.retrievers[0]
+    run = prepare_run(data_dir, split, config, task, limit, resolve_label_mode=False,
+                      golds_needed="the swap study measures a change in the metric "
+                                   "against the gold outputs")
+    spec, questions, generator, settings = run.task, run.questions, run.model, run.settings
+    golds = run.golds
+    assert golds is not None
+    config = config.replace(model=generator)
     out = Path(out_dir)
     key = {"seed": seed, "bins": bins, "data_dir": str(Path(data_dir).resolve()), "split": split}
     partners = _stored_partners(out, key)
@@ -343,9 +334,9 @@ def swap_study(data_dir: str | Path, split: str, retriever: str, out_dir: str | 
     for condition in bar:
         bar.set_postfix_str(condition)
         reprofile = None if condition == OWN else _reprofiler(swapper, partners[condition])
-        runs[condition] = evaluate(data_dir, split, [spec_r], out / condition, task=spec,
-                                   model=generator, limit=limit, progress=progress,
-                                   reprofile=reprofile, **options)[spec_r]
+        runs[condition] = evaluate(data_dir, split, [spec_r], out / condition, config,
+                                   task=spec, limit=limit, progress=progress,
+                                   reprofile=reprofile)[spec_r]
     chosen = {c: {q.id: partners[c][q.id] for q in questions} for c in swapped}
     study = SwapStudy(runs, chosen)
     study.summary = write_study(out, study, spec, spec_r, [q.id for q in questions],
@@ -358,3 +349,10 @@ def _reprofiler(swapper: Swapper, partners: Mapping[str, Partner]
     def reprofile(q: Question) -> Question:
         return replace(q, profile=swapper.profile(q, partners[q.id]))
     return reprofile
+
+
+def study(data_dir: str | Path, split: str, out_dir: str | Path, config: RunConfig,
+          **options: Any) -> SwapStudy:
+    """The registered ``swap`` study: the configuration's first retriever is the method."""
+    return swap_study(data_dir, split, config.retrieval.retrievers[0], out_dir, config=config,
+                      **options)
