@@ -119,6 +119,10 @@ class Registry(Generic[T, F]):
             return self.create(Spec(name, args[0] if args else ""), **options)
         self.register(name, extra=extra, **facts)(stub)
 
+    def unregister(self, name: str) -> None:
+        """Forget `name` (a test's or a plugin's own component, when it is done)."""
+        self._entries.pop(name, None)
+
     def names(self) -> list[str]:
         self._load_plugins()
         return sorted(self._entries)

@@ -8,6 +8,7 @@ import typer
 from rich.markup import escape as rich_escape
 
 from ..llm import DEFAULT_MODEL
+from ..studies.base import STUDIES
 from . import options as o
 from .app import app, err, friendly, out
 
@@ -106,3 +107,20 @@ def report_cmd(run_dir: Path = typer.Argument(..., help="A folder written by `pe
     from ..reports.run import write_report
     html_path, md_path = write_report(run_dir, metric)
     err.print(f"report: {html_path} and {md_path}")
+
+
+@app.command("study")
+@friendly
+def study_cmd(name: str = typer.Argument(..., help="A registered study: "
+                                         + o.listed(STUDIES.names())),
+              data: o.Data = Path("."), out_dir: Path = typer.Option(..., "--out",
+                                                                     help="Study folder"),
+              split: o.Split = "dev", task: o.Task = None, limit: o.Limit = None,
+              retriever: o.Retrievers = ["bm25"],  # noqa: B006 (typer reads it)
+              model: o.Model = DEFAULT_MODEL, k: o.K = 4) -> None:
+    """Run any registered study with the run options given (its own options at defaults)."""
+    from ..run.config import RunConfig
+    from ..studies import run_study
+    config = RunConfig.build(retrievers=tuple(retriever), model=model, k=k)
+    run_study(name, data, split, out_dir, config, task=task, limit=limit)
+    err.print(f"{name}: results in {out_dir}")
