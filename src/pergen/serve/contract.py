@@ -25,7 +25,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 MAX_ID = 200
@@ -70,6 +70,17 @@ def check_id(value: str, field: str = "") -> str:
     if _CONTROL.search(value):
         raise ContractError(field, "must not contain control characters")
     return value
+
+
+def check_item_id(value: Any, field: str = "") -> str | int:
+    """An item id: an id string or an integer of at most 18 digits (never a boolean)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ContractError(field, "must be a string or an integer")
+    if isinstance(value, int):
+        if not -(10 ** 18) < value < 10 ** 18:
+            raise ContractError(field, "an integer id has at most 18 digits")
+        return value
+    return check_id(value, field)
 
 
 def check_date(value: str, field: str = "") -> str:
@@ -127,3 +138,6 @@ Text = Annotated[str, AfterValidator(_wrap(check_text))]
 Id = Annotated[str, AfterValidator(_wrap(check_id))]
 IsoDate = Annotated[str, AfterValidator(_wrap(check_date))]
 JsonValue = Annotated[Any, BeforeValidator(_wrap(check_json))]
+ItemId = Annotated[Any, BeforeValidator(_wrap(check_item_id)), WithJsonSchema(
+    {"anyOf": [{"type": "string", "minLength": 1, "maxLength": MAX_ID, "pattern": "^[^/]+$"},
+               {"type": "integer"}]})]

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from ..errors import PergenError
 from ..llm import WhitespaceTokenizer
 from ..prompts import PromptOptions, build_prompt
+from ..records import ProfileItem
 from ..tasks import TaskSpec
 from ..tasks.spec import builtin_tasks
 from .http import ApiError, not_found, tenant
@@ -87,13 +88,26 @@ async def retrieve(body: RetrieveIn, tenant_pk: Tenant, request: Request,
 
 
 def _template_task(t: TemplateIn, attributes: dict[str, Any]) -> TaskSpec:
+    """A task from the caller's template. Its last ``$field`` is the one cut to fit
+    `max_length` (without one, the prompt builder cannot cut and the budget was ignored)."""
     values = {k: str(v) for k, v in attributes.items() if k not in ("profile", "input")}
+    fields = string.Template(t.item).get_identifiers()
     try:
         return TaskSpec(name="template", item_template=t.item,
                         prompt_template=string.Template(t.prompt).safe_substitute(values),
-                        document_fields=tuple(t.document_fields), output_fields=())
+                        document_fields=tuple(t.document_fields), output_fields=(),
+                        truncate_field=fields[-1] if fields else None)
     except (PergenError, ValueError) as e:
         raise ApiError(422, f"template: {e}", field="template") from None
+
+
+def _check_fields(t: TemplateIn, items: list[ProfileItem]) -> None:
+    """422 when an item lacks a field the item template names."""
+    for item in items:
+        for name in string.Template(t.item).get_identifiers():
+            if name not in item.fields:
+                raise ApiError(422, f"template.item: profile item {item.id!r} has no field "
+                               f"{name!r}", field="template.item")
 
 
 @router.post("/prompt")
@@ -111,6 +125,8 @@ async def prompt(body: PromptIn, tenant_pk: Tenant, request: Request,
         task = _template_task(body.template, ranked.profile.user.attributes)
     assert task is not None
     items = [s.item for s in ranked.scored]
+    if body.template is not None:
+        _check_fields(body.template, items)
     try:
         options = PromptOptions(k=body.k, max_length=body.max_length, view=body.view)
         text = build_prompt(task, body.query, items, WhitespaceTokenizer(), options)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import string
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .contract import MAX_TEXT, Id, IsoDate, Text, json_before
+from .contract import MAX_TEXT, Id, IsoDate, ItemId, Text, json_before
 
 MAX_ITEMS = 1000
 MAX_K = 100
@@ -30,15 +30,8 @@ class ItemIn(_Checked):
     """A profile item: an ``id``, an optional ``date`` and any other JSON fields."""
 
     model_config = ConfigDict(extra="allow")
-    id: Id | StrictInt = Field(description="Unique per user; an id already stored is skipped")
+    id: ItemId = Field(description="Unique per user; an id already stored is skipped")
     date: IsoDate | None = Field(None, description="ISO-8601, e.g. 2024-05-01")
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, value: str | int) -> str | int:
-        if isinstance(value, int) and not -(10 ** 18) < value < 10 ** 18:
-            raise ValueError("an integer id has at most 18 digits")
-        return value
 
     def record(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None or k != "date"}
