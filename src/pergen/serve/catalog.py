@@ -97,10 +97,10 @@ class Catalog:
     def dense_entries(self) -> list[Entry]:
         return [e for e in self if e.dense is not None]
 
-    def unknown(self, key: str) -> str:
-        """The 422 message for a key outside the set (it never names a path)."""
-        shown = key if len(key) <= 40 else key[:40] + "..."
-        return f"unknown retriever {shown!r}; this server offers: {', '.join(self.names)}"
+    def unknown(self) -> str:
+        """The 422 message for a key outside the set: the keys, nothing about files (and
+        not the request's value, which may be a path)."""
+        return f"unknown retriever; this server offers: {', '.join(self.names)}"
 
     def clear_text_caches(self) -> int:
         """Empty every text-keyed embedding cache (erasure: they may hold a user's texts)."""

@@ -49,7 +49,7 @@ def check_retriever(request: Request, key: str | None, field: str = "retriever")
     retrieval: Retrieval = request.app.state.retrieval
     entry = retrieval.catalog.get(key)
     if entry is None:
-        raise ApiError(422, retrieval.catalog.unknown(str(key)), field=field)
+        raise ApiError(422, retrieval.catalog.unknown(), field=field)
     return entry.key
 
 
