@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1/users", tags=["users"])
 UserId = Annotated[Id, Path(description="1 to 200 characters, no '/' or control characters")]
 ItemId = Annotated[Id, Path(description="The item's id")]
 Tenant = Annotated[int, Depends(tenant)]
-MAX_CURSOR = 2 ** 63 - 1
+MAX_CURSOR = 2 ** 31 - 1  # item keys are 32-bit integers on PostgreSQL
 
 
 def _retrieval(request: Request) -> Retrieval:
