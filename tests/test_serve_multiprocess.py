@@ -39,12 +39,14 @@ def test_two_processes_share_writes_deletes_and_revocations(kind: str, tmp_path:
             r = client.post(f"{b.url}/v1/retrieve", json={"user": "ann", "query": "jazz", "k": 1})
             assert r.json()["items"][0]["id"] == "1"
             # a write through A is in B's next ranking (B's cached profile is stale by revision)
-            client.post(f"{a.url}/v1/users/ann/items", json={"items": [{"id": "3", "text": "jazz jazz jazz"}]})
+            more = {"items": [{"id": "3", "text": "jazz jazz jazz"}]}
+            client.post(f"{a.url}/v1/users/ann/items", json=more)
             r = client.post(f"{b.url}/v1/retrieve", json={"user": "ann", "query": "jazz", "k": 1})
             assert r.json()["items"][0]["id"] == "3"
             # a delete through A: B answers 404 at once, from every route
             assert client.delete(f"{a.url}/v1/users/ann").status_code == 200
-            assert client.post(f"{b.url}/v1/retrieve", json={"user": "ann", "query": "jazz"}).status_code == 404
+            r = client.post(f"{b.url}/v1/retrieve", json={"user": "ann", "query": "jazz"})
+            assert r.status_code == 404
             assert client.get(f"{b.url}/v1/users/ann/export").status_code == 404
             # a key revoked by the command line: both servers refuse it at the next request
             listed = _cli("keys", "list", "--db", db)

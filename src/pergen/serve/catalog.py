@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,17 @@ class Entry:
     model: str
     retriever: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
+    waiting: int = 0  # requests waiting for `lock`: the background encoder lets them first
+
+    @contextmanager
+    def for_request(self) -> Iterator[None]:
+        """The lock, taken by a request: the encoder does not start a batch meanwhile."""
+        self.waiting += 1  # a race only delays a batch: no lock needed for a hint
+        try:
+            with self.lock:
+                yield
+        finally:
+            self.waiting -= 1
 
     @property
     def dense(self) -> DenseRetriever | None:

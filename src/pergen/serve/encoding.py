@@ -4,7 +4,8 @@ Why: encoding a user's items inline (at add time or at their first dense request
 the retriever's lock for as long as it took: 2,000 items were 50 s during which every
 other dense request of every user waited. Here a single daemon thread encodes items
 after they are written, in batches of `batch` texts, taking the encoder's lock for one
-batch at a time, so a query encoding of another user waits at most one batch.
+batch at a time and never while a request waits for it, so a query encoding of another
+user waits at most for the batch under way.
 
 What it encodes, per dense retriever: first the items a waiting request asked for
 (`urgent`), then every item above a high-water mark of item keys (new items get larger
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import numpy as np
 
@@ -32,7 +34,7 @@ log = logging.getLogger("pergen.serve")
 class EncodingWorker:
     """Encodes missing item vectors of every dense retriever of the catalog."""
 
-    def __init__(self, engines: Engines, catalog: Catalog, batch: int = 16,
+    def __init__(self, engines: Engines, catalog: Catalog, batch: int = 8,
                  idle: float = 2.0, backoff: float = 5.0) -> None:
         self.engines, self.catalog = engines, catalog
         self.batch, self.idle, self.backoff = max(1, batch), idle, backoff
@@ -103,6 +105,8 @@ class EncodingWorker:
             texts = [document(item) for _, item in rows]
             dense = entry.dense
             assert dense is not None
+            while entry.waiting > 0 and not self._stop.is_set():  # requests go first
+                time.sleep(0.002)
             with entry.lock:
                 encoded = np.asarray(dense.encoder.encode(texts, self.batch), dtype=np.float32)
             self.encoded += vectors.save(self.engines, model, dict(zip([pk for pk, _ in rows],

@@ -121,7 +121,7 @@ class Retrieval:
             return Ranked(entry.profile, self._bm25(entry, query, k, task), chosen.key)
         with entry.lock:
             request = RankRequest(query, entry.profile.items, entry.docs(task))
-        with chosen.lock:
+        with chosen.for_request():
             ranked = rank_many(chosen.retriever, [request])[0]
         return Ranked(entry.profile, list(ranked[:k]), chosen.key)
 
@@ -138,7 +138,7 @@ class Retrieval:
                ) -> list[Scored]:
         dense = chosen.dense
         assert dense is not None
-        with chosen.lock:
+        with chosen.for_request():
             q = np.asarray(dense.encoder.encode([query], 1)[0], dtype=np.float32)
         if dense.cosine:
             q = q / (float(np.linalg.norm(q)) or 1.0)
