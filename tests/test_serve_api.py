@@ -193,7 +193,7 @@ def test_prompt_with_task_and_template(api: Api) -> None:
     assert r.status_code == 422 and r.json()["error"]["field"] == "task"
     bad = {"item": "$missing", "prompt": "$profile $input"}
     r = api("POST", "/v1/prompt", json={"user": "u1", "query": "x", "template": bad})
-    assert r.status_code == 422 and r.json()["error"]["field"] == "template"
+    assert r.status_code == 422 and r.json()["error"]["field"].startswith("template")
 
 
 def test_validation_names_the_field(api: Api) -> None:

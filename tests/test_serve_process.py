@@ -15,6 +15,7 @@ from test_serve_support import DATABASES, Server, auth, database_url, make_key
 pytestmark = pytest.mark.slow  # real server processes: about a minute on 2 cores
 
 WRITERS, PER_WRITER, BATCH = 8, 500, 25
+NO_MODEL = ("--upstream", "http://127.0.0.1:9/v1")  # writes only: no embedded model to load
 
 
 def list_all(url: str, key: str, user: str) -> list[str]:
@@ -34,9 +35,9 @@ def list_all(url: str, key: str, user: str) -> list[str]:
 def test_concurrent_writers_lose_nothing(kind: str, tmp_path: Path) -> None:
     db = database_url(kind, tmp_path)
     key = make_key(db, "acme")
-    servers = [Server(db, log=tmp_path / "s0.log")]
+    servers = [Server(db, *NO_MODEL, log=tmp_path / "s0.log")]
     if kind == "postgresql":  # several processes writing to one database
-        servers.append(Server(db, log=tmp_path / "s1.log"))
+        servers.append(Server(db, *NO_MODEL, log=tmp_path / "s1.log"))
     failures: list[str] = []
 
     def writer(w: int) -> None:
@@ -71,7 +72,7 @@ def test_concurrent_writers_lose_nothing(kind: str, tmp_path: Path) -> None:
 def test_kill9_loses_no_acknowledged_write(kind: str, tmp_path: Path) -> None:
     db = database_url(kind, tmp_path)
     key = make_key(db, "acme")
-    server = Server(db, "--log-level", "debug", log=tmp_path / "server.log")
+    server = Server(db, *NO_MODEL, "--log-level", "debug", log=tmp_path / "server.log")
     acked: list[list[str]] = []
     sent: list[list[str]] = []
     lock = threading.Lock()
@@ -105,7 +106,7 @@ def test_kill9_loses_no_acknowledged_write(kind: str, tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert len(acked) >= 40
-    restarted = Server(db, log=tmp_path / "server.log")
+    restarted = Server(db, *NO_MODEL, log=tmp_path / "server.log")
     try:
         stored = set(list_all(restarted.url, key, "crash"))
     finally:

@@ -31,7 +31,7 @@ from pergen.serve.db import connect
 
 ITEMS = [{"id": "t1", "text": "I adore jazz trumpet solos"},
          {"id": "t2", "text": "Weekend hiking in the Vosges"},
-         {"id": "t/3", "text": "jazz clubs in Paris are my favourite"}]
+         {"id": "t,3", "text": "jazz clubs in Paris are my favourite"}]
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +61,10 @@ def test_forwards_personalized(tmp_path: Path, upstream: tuple[str, Any]) -> Non
                         json=_chat("any jazz tips?", user="ann", pergen={"k": 2}))
     assert r.status_code == 200, r.text
     ids = r.headers["X-Pergen-Items"].split(",")  # URL-quoted, best first
-    assert sorted(ids) == ["t%2F3", "t1"]
+    assert sorted(ids) == ["t%2C3", "t1"]
     sent = json.loads(r.json()["choices"][0]["message"]["content"])
     assert sent[0]["role"] == "system"
-    texts = {"t1": "I adore jazz trumpet solos", "t%2F3": "jazz clubs in Paris are my favourite"}
+    texts = {"t1": "I adore jazz trumpet solos", "t%2C3": "jazz clubs in Paris are my favourite"}
     assert f"- {texts[ids[0]]}\n- {texts[ids[1]]}" in sent[0]["content"]
     assert sent[1] == {"role": "user", "content": "any jazz tips?"}
     assert "pergen" not in upstream[1].state.calls[-1]  # pergen's options stay here

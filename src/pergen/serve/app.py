@@ -1,9 +1,12 @@
 """The FastAPI application: settings, authentication, and errors that never leak.
 
 Every error answers ``{"error": {"message", "type", "field"?}}`` (the OpenAI shape, so
-OpenAI clients show the message). A catch-all middleware turns anything unexpected into a
-500 with an opaque id and logs only the exception's class and that id: exception messages
-can quote SQL parameters, i.e. item text, which must not reach logs or responses.
+OpenAI clients show the message), the framework's own 404, 405 and 400 included. A
+catch-all middleware turns anything unexpected into a 500 with an opaque id and logs
+only the exception's class and that id: exception messages can quote SQL parameters,
+i.e. item text, which must not reach logs or responses. A path whose percent-escapes
+are not UTF-8 is refused before routing (decoded, ``%E9`` and ``%FA`` both became
+U+FFFD and so addressed the same user).
 """
 
 from __future__ import annotations
@@ -14,16 +17,22 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import PergenError
 from . import proxy, routes_retrieve, routes_users
+from .catalog import Catalog
 from .db import Engines, connect
+from .encoding import EncodingWorker
 from .http import DEFAULT_SYSTEM_TEMPLATE, ApiError, Settings, error, not_found, tenant
+from .logs import escape
+from .memory import Memory
 from .migrate import upgrade
 from .retrieval import Retrieval
 
@@ -95,11 +104,28 @@ class CatchAll:
             await self.app(scope, receive, tracked)
         except Exception as e:
             ref = uuid.uuid4().hex[:12]
-            log.error("internal error %s on %s %s: %s", ref, scope.get("method"), scope.get("path"),
-                      type(e).__name__)
+            log.error("internal error %s on %s %s: %s", ref, scope.get("method"),
+                      escape(str(scope.get("path"))), type(e).__name__)
             if not started and scope["type"] == "http":
                 await error(500, f"internal error (reference {ref})", "internal_error")(
                     scope, receive, send)
+
+
+class Utf8Path:
+    """422 for a path whose percent-escapes do not decode as UTF-8 (checked on raw bytes)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            try:
+                unquote_to_bytes(scope.get("raw_path") or b"").decode("utf-8")
+            except UnicodeDecodeError:
+                await error(422, "path: percent-escapes must encode UTF-8",
+                            "invalid_request_error", "path")(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _too_large(limit: int) -> JSONResponse:
@@ -114,20 +140,37 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def validation_error(errors: list[Any], prefix: tuple[Any, ...] = ()) -> JSONResponse:
+    """The 422 for pydantic's first error: the field's dotted path and a short message.
+
+    A contract error (`contract.pydantic_error`) adds the path inside the value checked.
+    The message never quotes the input (it could be item text, or megabytes)."""
+    first: dict[str, Any] = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
+    loc = (*prefix, *first.get("loc", ()))
+    sub = (first.get("ctx") or {}).get("subfield")
+    if sub:
+        loc = (*loc, *str(sub).split("."))
+    where = _field(loc)
+    message = escape(str(first.get("msg", "invalid")))[:300]
+    return error(422, f"{where}: {message}", "invalid_request_error", where)
+
+
 def _handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, e: ApiError) -> JSONResponse:
         return error(e.status_code, str(e.detail), e.kind, e.field)
 
-    @app.exception_handler(HTTPException)
-    async def _http(_: Request, e: HTTPException) -> JSONResponse:
-        return error(e.status_code, str(e.detail), "http_error")
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "invalid_request_error")
+        if isinstance(e, ApiError):
+            return error(e.status_code, str(e.detail), e.kind, e.field)
+        field = "body" if e.status_code == 400 else None
+        return error(e.status_code, escape(str(e.detail))[:300], kind, field)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, e: RequestValidationError) -> JSONResponse:
-        first = e.errors()[0] if e.errors() else {"loc": ("body",), "msg": "invalid request"}
-        where = _field(tuple(first.get("loc", ())))
-        return error(422, f"{where}: {first.get('msg', 'invalid')}", "invalid_request_error", where)
+        return validation_error(list(e.errors()))
 
     @app.exception_handler(PergenError)
     async def _pergen(_: Request, e: PergenError) -> JSONResponse:
@@ -146,24 +189,36 @@ def _no_telemetry() -> dict[str, Any]:
                           "operation_spans": False, "auto_configure": False}}
 
 
-def create_app(settings: Settings, engines: Engines | None = None) -> FastAPI:
-    """The service; `engines` lets tests share a database. Migrations run at startup."""
+def create_app(settings: Settings, engines: Engines | None = None,
+               catalog: Catalog | None = None) -> FastAPI:
+    """The service; `engines` lets tests share a database, `catalog` pass built retrievers
+    (default: `settings.retrievers`, loaded now). Migrations run at startup."""
     engines = engines or connect(settings.db)
     upgrade(engines)
+    catalog = catalog or Catalog.build(settings.retrievers)
+    worker = EncodingWorker(engines, catalog, batch=settings.encode_batch)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await proxy.close(app)
+        worker.start()
+        app.state.memory.start()
+        try:
+            yield
+        finally:
+            worker.stop()
+            app.state.memory.stop()
+            await proxy.close(app)
 
     app = FastAPI(title="pergen", description="User profiles and a personalizing "
                   "OpenAI-compatible proxy.", lifespan=lifespan, **_no_telemetry())
     app.state.settings, app.state.engines = settings, engines
-    app.state.retrieval = Retrieval(engines)
+    app.state.retrieval = Retrieval(engines, catalog, worker, dense_wait=settings.dense_wait)
+    app.state.memory = Memory(engines, settings.memory)
     _handlers(app)
     app.include_router(routes_users.router)
     app.include_router(routes_retrieve.router)
     app.include_router(proxy.router)
+    app.add_middleware(Utf8Path)
     app.add_middleware(CatchAll)
     app.add_middleware(BodyLimit, limit=settings.max_body)
 

@@ -1,8 +1,9 @@
 """Answer chat requests with pergen's embedded model when no upstream is configured.
 
-The model (``--model``, default ``smollm2``) loads on the first request, in a worker
-thread, and generates one request at a time under a lock: a CPU model gains nothing from
-parallel calls, and the event loop stays free for other routes. The conversation is
+The model (``--model``, default pergen's `DEFAULT_MODEL`) is loaded by `pergen serve`
+before it listens (else on the first request, in a worker thread), and generates one
+request at a time under a lock: a CPU model gains nothing from parallel calls, and the
+event loop stays free for other routes. The conversation is
 flattened into one prompt (the backend applies the model's chat template to it).
 Streaming sends the whole answer as one chunk: the backend does not yield tokens.
 """

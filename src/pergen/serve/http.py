@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from . import keys
+from .catalog import DEFAULT_RETRIEVERS
 
 DEFAULT_SYSTEM_TEMPLATE = ("Earlier texts written by this user, most relevant first; use them to "
                            "match the user's preferences and style:\n$items")
@@ -27,13 +28,16 @@ class Settings:
     upstream: str | None = None
     upstream_key: str | None = None
     model: str | None = None
-    retriever: str = "bm25"
+    retrievers: tuple[str, ...] = DEFAULT_RETRIEVERS  # NAME=SPEC or SPEC; the first: default
     k: int = 4
     record: bool = False
-    embed: tuple[str, ...] = ()
     system_template: str = DEFAULT_SYSTEM_TEMPLATE
     max_body: int = 8 << 20
     upstream_timeout: float = 120.0
+    max_length: int = 512  # the proxy's budget for injected items, in whitespace words
+    memory: str | None = None  # summary | summary+items
+    dense_wait: float = 0.25  # seconds a dense request waits for its items' vectors
+    encode_batch: int = 8  # texts per encoding batch: what a query encoding may wait behind
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -61,8 +65,10 @@ def not_found(what: str = "user") -> ApiError:
 async def tenant(request: Request) -> int:
     """FastAPI dependency: the tenant of the bearer key, or 401.
 
-    Async so that a cached key costs no hop to the thread pool (a hop waits for a CPU
-    slice on a busy machine); a key not seen lately is looked up in a worker thread.
+    The key is looked up on every request (one indexed read), so a key revoked through
+    any process sharing the database is refused at once; the read runs on the event loop
+    for SQLite (tens of microseconds, and a thread-pool hop waits for a CPU slice on a
+    busy machine) and in a worker thread for PostgreSQL (a network round trip).
     """
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
@@ -70,8 +76,9 @@ async def tenant(request: Request) -> int:
     if scheme.lower() != "bearer" or not key:
         raise ApiError(401, "missing API key: send 'Authorization: Bearer KEY'", "authentication_error")
     engines = request.app.state.engines
-    found = keys.cached_tenant(engines, key)
-    if found is None:
+    if engines.is_sqlite:
+        found = keys.tenant_of(engines, key)
+    else:
         found = await run_in_threadpool(keys.tenant_of, engines, key)
     if found is None:
         raise ApiError(401, "invalid API key", "authentication_error")

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ..errors import ConfigError
 from .db import Engines
-from .models import ApiKey, Tenant
+from .models import ApiKey, Tenant, _now
 
 PREFIX = "pgn_"
+PREFIX_LEN = 12  # characters of a key stored in clear, to tell keys apart
 
 
 def hash_key(key: str) -> str:
@@ -30,7 +34,7 @@ def create_key(engines: Engines, tenant: str) -> str:
     with engines.write.begin() as conn:
         tenant_pk = _ensure(engines, conn, tenant)
         conn.execute(insert(ApiKey).values(
-            tenant_pk=tenant_pk, prefix=key[:12], hash=hash_key(key)))
+            tenant_pk=tenant_pk, prefix=key[:PREFIX_LEN], hash=hash_key(key)))
     return key
 
 
@@ -46,33 +50,74 @@ def ensure_tenant(engines: Engines, tenant: str) -> int:
         return _ensure(engines, conn, tenant)
 
 
-_KNOWN: dict[str, tuple[int, float]] = {}  # hash -> (tenant, when it was read)
-CACHE_SECONDS = 10.0
-
-
-def cached_tenant(engines: Engines, key: str) -> int | None:
-    """The tenant of a key read from the database in the last `CACHE_SECONDS`, if any."""
-    hit = _KNOWN.get(f"{engines.url}|{hash_key(key)}")
-    if hit is not None and time.monotonic() - hit[1] < CACHE_SECONDS:
-        return hit[0]
-    return None
-
-
 def tenant_of(engines: Engines, key: str) -> int | None:
-    """The tenant a key belongs to, or None for an unknown key.
+    """The tenant of a key that exists and is not revoked, or None.
 
-    A known key is remembered for `CACHE_SECONDS` (a database read saved per request);
-    unknown keys are never cached, so a new key works at once.
+    Read from the database on every call (one indexed lookup): a revocation through any
+    process sharing the database takes effect at the next request everywhere.
     """
-    cached = cached_tenant(engines, key)
-    if cached is not None:
-        return cached
     digest = hash_key(key)
     with engines.read.connect() as conn:
-        tenant = conn.execute(select(ApiKey.tenant_pk).where(ApiKey.hash == digest)
-                              ).scalar_one_or_none()
+        tenant = conn.execute(select(ApiKey.tenant_pk).where(
+            ApiKey.hash == digest, ApiKey.revoked_at.is_(None))).scalar_one_or_none()
+    return None if tenant is None else int(tenant)
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What `keys list` shows: never the key, only its first characters."""
+
+    prefix: str
+    tenant: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def list_keys(engines: Engines, tenant: str | None = None) -> list[KeyInfo]:
+    query = (select(ApiKey.prefix, Tenant.name, ApiKey.created_at, ApiKey.revoked_at)
+             .join(Tenant, Tenant.pk == ApiKey.tenant_pk).order_by(ApiKey.pk))
     if tenant is not None:
-        if len(_KNOWN) > 10_000:
-            _KNOWN.clear()
-        _KNOWN[f"{engines.url}|{digest}"] = (int(tenant), time.monotonic())
-    return tenant
+        query = query.where(Tenant.name == tenant)
+    with engines.read.connect() as conn:
+        return [KeyInfo(*row) for row in conn.execute(query)]
+
+
+def _matching(rows: Any, given: str) -> list[Any]:
+    """Rows of the key `given` in full, or of the keys whose shown prefix starts with it."""
+    if len(given) > PREFIX_LEN:
+        return [r for r in rows if r.hash == hash_key(given)]
+    return [r for r in rows if r.prefix.startswith(given)]
+
+
+def revoke(engines: Engines, given: str) -> str:
+    """Revoke one active key, named by its prefix (as `keys list` shows it, at least 8
+    characters) or in full; its prefix. Several keys matching is an error: an operator
+    never revokes more than they meant by a typo."""
+    if len(given) < 8:
+        raise ConfigError("give at least the first 8 characters of the key (see `keys list`)")
+    with engines.write.begin() as conn:
+        rows = conn.execute(select(ApiKey.pk, ApiKey.prefix, ApiKey.hash).where(
+            ApiKey.revoked_at.is_(None))).all()
+        matches = _matching(rows, given)
+        if len(matches) != 1:
+            raise ConfigError(f"{len(matches)} active keys match {given[:PREFIX_LEN]!r}; "
+                              "see `keys list`")
+        conn.execute(update(ApiKey).where(ApiKey.pk == matches[0].pk).values(revoked_at=_now()))
+        return str(matches[0].prefix)
+
+
+def rotate(engines: Engines, given: str) -> str:
+    """A new key for the tenant of the active key `given`, which is revoked; the new key.
+
+    The new key is created first: the tenant is never left without a working key."""
+    with engines.read.connect() as conn:
+        rows = conn.execute(select(ApiKey.pk, ApiKey.prefix, ApiKey.hash, Tenant.name)
+                            .join(Tenant, Tenant.pk == ApiKey.tenant_pk)
+                            .where(ApiKey.revoked_at.is_(None))).all()
+    matches = _matching(rows, given) if len(given) >= 8 else []
+    if len(matches) != 1:
+        raise ConfigError(f"{len(matches)} active keys match {given[:PREFIX_LEN]!r}; "
+                          "see `keys list`")
+    key = create_key(engines, str(matches[0].name))
+    revoke(engines, str(matches[0].prefix))
+    return key

@@ -45,6 +45,7 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=_now)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class User(Base):

@@ -1,13 +1,17 @@
 """`POST /v1/chat/completions`: personalize a chat request, then forward it.
 
 The user is the request's ``user`` field (or header ``X-Pergen-User``); the query is the
-last user message. The retrieved items are written into the system message through the
-server's template (``$items`` and the user's attributes as ``$name``), and the request
-goes to ``--upstream`` unchanged otherwise (streaming included: the upstream's bytes are
-passed through as they come). Without an upstream the embedded model answers (see
-`embedded`). ``X-Pergen-Items`` lists the ids used, each URL-quoted, comma-separated.
-An optional ``"pergen": {"retriever": ..., "k": ...}`` object overrides the server's
-retrieval for one request and is removed before forwarding.
+last user message. The retrieved items, cut to `--max-length` words together, are
+written into the system message through the server's template (``$items`` and the
+user's attributes as ``$name``); with `--memory`, the user's summary goes before them
+(``summary+items``) or instead of them (``summary``). The request goes to ``--upstream``
+unchanged otherwise (streaming included: the upstream's bytes are passed through as
+they come). Without an upstream the embedded model answers (see `embedded`).
+``X-Pergen-Items`` lists the ids used, each URL-quoted, comma-separated. An optional
+``"pergen": {"retriever": ..., "k": ...}`` object overrides the server's retrieval for
+one request (a retriever of the server's set) and is removed before forwarding. The
+whole body is checked against the input contract first (`schemas.ChatIn`), so nothing
+that cannot be stored or encoded reaches the store, the upstream or the logs.
 """
 
 from __future__ import annotations
@@ -26,42 +30,39 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from ..data.records import ProfileItem
-from ..errors import ConfigError
 from . import embedded, store
+from .contract import ContractError, check_id
 from .http import ApiError, Settings, error, tenant, text_of
-from .retrieval import Retrieval, check_spec, document
+from .retrieval import Ranked, Retrieval
+from .routes_retrieve import check_retriever, ranked_headers
+from .schemas import ChatIn
+from .texts import cut, document
 
 router = APIRouter(prefix="/v1", tags=["proxy"])
+SUMMARY_NOTE = "What is known about this user: "
 
 
-def _validate(body: Any, header_user: str | None) -> tuple[list[dict[str, Any]], str, dict[str, Any]]:
-    if not isinstance(body, dict):
-        raise ApiError(422, "body: expected a JSON object", field="body")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise ApiError(422, "messages: expected a non-empty list", field="messages")
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict) or not isinstance(m.get("role"), str):
-            raise ApiError(422, f"messages.{i}.role: expected a string", field=f"messages.{i}.role")
-    user = body.get("user") or header_user
-    if not isinstance(user, str) or not user or len(user) > 200:
-        raise ApiError(422, "user: give the 'user' field or the X-Pergen-User header "
-                       "(1 to 200 characters)", field="user")
-    options = body.pop("pergen", None) or {}
-    if not isinstance(options, dict):
-        raise ApiError(422, "pergen: expected an object", field="pergen")
-    return messages, user, options
+def _user(body: ChatIn, header_user: str | None) -> str:
+    user = body.user or header_user
+    if user is None:
+        raise ApiError(422, "user: give the 'user' field or the X-Pergen-User header",
+                       field="user")
+    try:
+        return check_id(user, "user")
+    except ContractError as e:
+        raise ApiError(422, str(e), field="user") from None
 
 
-def personalize(messages: list[dict[str, Any]], items: list[ProfileItem],
-                attributes: dict[str, Any], template: str) -> list[dict[str, Any]]:
-    """The messages with the items written into the (first) system message."""
-    if not items:
+def personalize(messages: list[dict[str, Any]], texts: list[str], attributes: dict[str, Any],
+                template: str, summary: str = "") -> list[dict[str, Any]]:
+    """The messages with the item texts (and summary) written into the first system message."""
+    if not texts and not summary:
         return messages
     values = {k: str(v) for k, v in attributes.items()}
-    values["items"] = "\n".join(f"- {document(i)}" for i in items)
-    note = string.Template(template).safe_substitute(values)
+    values["items"] = "\n".join(f"- {t}" for t in texts)
+    note = string.Template(template).safe_substitute(values) if texts else ""
+    if summary:
+        note = f"{SUMMARY_NOTE}{summary}\n\n{note}".strip()
     out = [dict(m) for m in messages]
     for m in out:
         if m["role"] == "system":
@@ -77,38 +78,48 @@ def _last_user(messages: list[dict[str, Any]]) -> str:
     return ""
 
 
-@router.post("/chat/completions")
-async def chat(request: Request, tenant_pk: int = Depends(tenant)) -> Response:
+async def _record(request: Request, tenant_pk: int, user: str, query: str) -> None:
+    """`--record`: the last user message becomes an item of the user's profile."""
+    record = {"id": f"chat-{uuid.uuid4().hex}", "text": query, "role": "user",
+              "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    await run_in_threadpool(store.add_items, request.app.state.engines, tenant_pk, user, [record])
+    request.app.state.retrieval.worker.notify()
+    request.app.state.memory.written(tenant_pk, user)
+
+
+@router.post("/chat/completions", openapi_extra={"requestBody": {"required": True}})
+async def chat(request: Request, body: ChatIn, tenant_pk: int = Depends(tenant)) -> Response:
     """OpenAI-compatible chat completions, personalized from the user's profile."""
-    try:
-        body = json.loads(await request.body())
-    except ValueError:
-        raise ApiError(422, "body: not valid JSON", field="body") from None
-    messages, user, options = _validate(body, request.headers.get("x-pergen-user"))
+    raw: dict[str, Any] = json.loads(await request.body())  # forwarded as sent, less `pergen`
+    raw.pop("pergen", None)
+    user = _user(body, request.headers.get("x-pergen-user"))
     settings: Settings = request.app.state.settings
-    spec, k = options.get("retriever") or settings.retriever, options.get("k", settings.k)
-    if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= 100:
-        raise ApiError(422, "pergen.k: expected an integer from 0 to 100", field="pergen.k")
-    try:
-        check_spec(str(spec))
-    except ConfigError as e:
-        raise ApiError(422, str(e), field="pergen.retriever") from None
-    query = _last_user(messages)
+    options = body.pergen
+    key = check_retriever(request, options.retriever if options else None, "pergen.retriever")
+    k = settings.k if options is None or options.k is None else options.k
+    memory = settings.memory
+    if memory == "summary":
+        k = 0
+    query = _last_user(raw["messages"])
     retrieval: Retrieval = request.app.state.retrieval
-    found = await run_in_threadpool(retrieval.rank, tenant_pk, user, query, str(spec), k)
-    items = [s.item for s in found[1]] if found else []
-    attributes = found[0].user.attributes if found else {}
-    body["messages"] = personalize(messages, items, attributes, settings.system_template)
+    found: Ranked | None = await run_in_threadpool(retrieval.rank, tenant_pk, user, query, key, k)
+    items = [s.item for s in found.scored] if found else []
+    attributes = found.profile.user.attributes if found else {}
+    summary = request.app.state.memory.get(tenant_pk, user) if memory and found else ""
+    texts = cut([document(i) for i in items], settings.max_length)
+    items = items[:len(texts)]
+    raw["messages"] = personalize(raw["messages"], texts, attributes, settings.system_template,
+                                  summary)
     if settings.record and query:
-        record = {"id": f"chat-{uuid.uuid4().hex}", "text": query, "role": "user",
-                  "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        await run_in_threadpool(store.add_items, request.app.state.engines, tenant_pk, user, [record])
+        await _record(request, tenant_pk, user, query)
     headers = {"X-Pergen-Items": ",".join(quote(i.id, safe="") for i in items)}
-    if settings.model and not body.get("model"):
-        body["model"] = settings.model
+    if found is not None:
+        headers.update(ranked_headers(found))
+    if settings.model and not raw.get("model"):
+        raw["model"] = settings.model
     if settings.upstream is None:
-        return await embedded.answer(request.app, body, items, headers)
-    return await _forward(request.app, settings, body, headers)
+        return await embedded.answer(request.app, raw, items, headers)
+    return await _forward(request.app, settings, raw, headers)
 
 
 def _client(app: FastAPI, settings: Settings) -> httpx.AsyncClient:

@@ -7,46 +7,42 @@ that user's new items; a write bumps the user's revision and the next request re
 Where this ends: a profile of ~10^5 items or more (per-request scoring becomes tens of
 milliseconds) or a cross-user search would need an inverted index in the database.
 
-Dense retrievers (``dense``, ``dense:FOLDER``, ``ropg-kd:FOLDER``, ``ropg-rl:FOLDER``)
-score stored item vectors: an item is encoded once, when added (``--embed``) or at its
-first dense request, and its vector is kept in ``embeddings``.
+Dense retrievers of the server's set score stored item vectors, which the background
+`EncodingWorker` computes after writes. A dense request whose user still has items
+without a vector marks them urgent and waits up to `dense_wait` seconds; if they are
+not all encoded by then it answers from BM25 and says so (`Ranked.fallback`, sent as
+the ``X-Pergen-Fallback`` header). A request never encodes items itself.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
-from ..data.records import ProfileItem, Scored
-from ..errors import ConfigError
-from ..retrievers import RETRIEVERS, RankRequest, get_retriever, rank_many, sort_scored
+from ..data.records import Scored
+from ..retrievers import RankRequest, rank_many, sort_scored
 from ..retrievers.bm25 import BM25Retriever
 from ..tasks import TaskSpec
-from . import store
+from . import store, vectors
+from .catalog import Catalog, Entry
 from .db import Engines
-from .models import Embedding
-
-DENSE = ("dense", "ropg-kd", "ropg-rl")
-_SKIP = frozenset({"date"})
+from .encoding import EncodingWorker
+from .texts import document
 
 
-def document(item: ProfileItem, task: TaskSpec | None = None) -> str:
-    """The indexed text: the task's document fields, or every field but the date."""
-    if task is not None:
-        return task.document(item)
-    return " ".join(v for k, v in item.fields.items() if k not in _SKIP and v)
+@dataclass(frozen=True)
+class Ranked:
+    """A ranking, the retriever that made it, and why, if it is not the one asked for."""
 
-
-def check_spec(spec: str) -> None:
-    """Raise ConfigError for a retriever name pergen does not know (before any loading)."""
-    name = spec.partition(":")[0]
-    if name not in RETRIEVERS.names():
-        raise ConfigError(f"unknown retriever {name!r}; known: {', '.join(RETRIEVERS.names())}")
+    profile: store.Profile
+    scored: list[Scored]
+    retriever: str
+    fallback: str | None = None
 
 
 class _Entry:
@@ -55,6 +51,7 @@ class _Entry:
         self.bm25: BM25Retriever | None = None
         self.lock = threading.Lock()
         self._docs: dict[str | None, list[str]] = {}
+        self.vectors: dict[str, np.ndarray] = {}  # model -> the items' vectors, in order
 
     def docs(self, task: TaskSpec | None) -> list[str]:
         """The items' indexed texts, computed once per task for this revision."""
@@ -65,18 +62,23 @@ class _Entry:
 
 
 class Retrieval:
-    """Profiles (LRU, `max_users`) and retriever instances shared by all requests."""
+    """Profiles (LRU, `max_users`) and the server's retrievers, shared by all requests."""
 
-    def __init__(self, engines: Engines, max_users: int = 2048) -> None:
-        self.engines, self.max_users = engines, max_users
+    def __init__(self, engines: Engines, catalog: Catalog, worker: EncodingWorker | None = None,
+                 max_users: int = 2048, dense_wait: float = 0.25) -> None:
+        self.engines, self.catalog, self.max_users = engines, catalog, max_users
+        self.worker = worker or EncodingWorker(engines, catalog)
+        self.dense_wait = dense_wait
         self._cache: OrderedDict[tuple[int, str], _Entry] = OrderedDict()
         self._lock = threading.Lock()
-        self._retrievers: dict[str, tuple[Any, threading.Lock]] = {}
 
     def forget(self, tenant: int, user: str) -> int:
-        """Drop the user's cached profile; 1 if there was one (delete-user reports it)."""
+        """Drop the user's cached profile and vectors, and every text-keyed cache of the
+        retrievers; 1 if the user had a cached profile (delete-user reports it)."""
         with self._lock:
-            return 1 if self._cache.pop((tenant, user), None) is not None else 0
+            dropped = self._cache.pop((tenant, user), None)
+        self.catalog.clear_text_caches()
+        return 1 if dropped is not None else 0
 
     def profile(self, tenant: int, user: str) -> _Entry | None:
         key = (tenant, user)
@@ -84,7 +86,8 @@ class Retrieval:
             entry = self._cache.get(key)
         fresh = store.load_profile(self.engines, tenant, user, entry.profile if entry else None)
         if fresh is None:
-            self.forget(tenant, user)
+            with self._lock:
+                self._cache.pop(key, None)
             return None
         if entry is None or fresh is not entry.profile:
             entry = _Entry(fresh)
@@ -95,66 +98,73 @@ class Retrieval:
                 self._cache.popitem(last=False)
         return entry
 
-    def _shared(self, spec: str) -> tuple[Any, threading.Lock]:
-        with self._lock:
-            if spec not in self._retrievers:
-                check_spec(spec)
-                self._retrievers[spec] = (get_retriever(spec), threading.Lock())
-            return self._retrievers[spec]
+    def rank(self, tenant: int, user: str, query: str, key: str | None = None, k: int = 4,
+             task: TaskSpec | None = None) -> Ranked | None:
+        """The user's top-`k` items for `query`; None when the tenant has no such user.
 
-    def rank(self, tenant: int, user: str, query: str, spec: str = "bm25", k: int = 4,
-             task: TaskSpec | None = None) -> tuple[store.Profile, list[Scored]] | None:
-        """The user's top-`k` items for `query`; None when the tenant has no such user."""
-        check_spec(spec)
+        `key` must be one of the catalog's (the routes check it first, for a 422)."""
+        chosen = self.catalog.get(key)
+        assert chosen is not None, key
         entry = self.profile(tenant, user)
         if entry is None:
             return None
-        profile = entry.profile
-        if not profile.items:
-            return profile, []
-        if spec.partition(":")[0] in DENSE:
-            return profile, list(self._dense(spec, profile, query)[:k])
-        if spec == "bm25":
-            with entry.lock:
-                if entry.bm25 is None:
-                    entry.bm25 = BM25Retriever()
-                scores = entry.bm25.scores(query, entry.docs(task))
-            # The top k only, in `rank`'s order (a stable sort keeps profile order among ties).
-            top = np.argsort(-scores, kind="stable")[:k].tolist()
-            return profile, [Scored(profile.items[i], float(scores[i])) for i in top]
+        if not entry.profile.items:
+            return Ranked(entry.profile, [], chosen.key)
+        if chosen.dense is not None:
+            matrix, pending = self._vectors(entry, chosen)
+            if matrix is not None:
+                return Ranked(entry.profile, self._dense(chosen, entry, matrix, query, k),
+                              chosen.key)
+            note = f"{chosen.key}: {pending} items not encoded yet; answered by bm25"
+            return Ranked(entry.profile, self._bm25(entry, query, k, task), "bm25", note)
+        if chosen.bm25:
+            return Ranked(entry.profile, self._bm25(entry, query, k, task), chosen.key)
         with entry.lock:
-            request = RankRequest(query, profile.items, entry.docs(task))
-        retriever, lock = self._shared(spec)
-        with lock:
-            return profile, list(rank_many(retriever, [request])[0][:k])
+            request = RankRequest(query, entry.profile.items, entry.docs(task))
+        with chosen.for_request():
+            ranked = rank_many(chosen.retriever, [request])[0]
+        return Ranked(entry.profile, list(ranked[:k]), chosen.key)
 
-    def encoder(self, spec: str) -> tuple[Any, threading.Lock]:
-        retriever, lock = self._shared(spec)
-        return retriever.encoder, lock
+    def _bm25(self, entry: _Entry, query: str, k: int, task: TaskSpec | None) -> list[Scored]:
+        with entry.lock:
+            if entry.bm25 is None:
+                entry.bm25 = BM25Retriever()
+            scores = entry.bm25.scores(query, entry.docs(task))
+        # The top k only, in `rank`'s order (a stable sort keeps profile order among ties).
+        top = np.argsort(-scores, kind="stable")[:k].tolist()
+        return [Scored(entry.profile.items[i], float(scores[i])) for i in top]
 
-    def _dense(self, spec: str, profile: store.Profile, query: str) -> Sequence[Scored]:
-        vectors = self.embed(spec, profile.pks, profile.items)
-        encoder, lock = self.encoder(spec)
-        with lock:
-            q = encoder.encode([query])[0]
-        return sort_scored(profile.items, (vectors @ q).tolist())
+    def _dense(self, chosen: Entry, entry: _Entry, matrix: np.ndarray, query: str, k: int
+               ) -> list[Scored]:
+        dense = chosen.dense
+        assert dense is not None
+        with chosen.for_request():
+            q = np.asarray(dense.encoder.encode([query], 1)[0], dtype=np.float32)
+        if dense.cosine:
+            q = q / (float(np.linalg.norm(q)) or 1.0)
+        return list(sort_scored(entry.profile.items, (matrix @ q).tolist())[:k])
 
-    def embed(self, spec: str, pks: Sequence[int], items: Sequence[ProfileItem]) -> np.ndarray:
-        """The items' vectors for `spec`, encoding and storing only those not stored yet."""
-        from .store import _insert
-
-        with self.engines.read.connect() as conn:
-            rows = conn.execute(select(Embedding.item_pk, Embedding.vector).where(
-                Embedding.model == spec, Embedding.item_pk.in_(list(pks)))).all()
-        have = {r.item_pk: np.frombuffer(r.vector, dtype=np.float32) for r in rows}
-        missing = [i for i, pk in enumerate(pks) if pk not in have]
+    def _vectors(self, entry: _Entry, chosen: Entry) -> tuple[np.ndarray | None, int]:
+        """The profile's vector matrix, or (None, items still missing) after the wait."""
+        model, pks = chosen.model, entry.profile.pks
+        if model in entry.vectors:
+            return entry.vectors[model], 0
+        have = vectors.load(self.engines, model, pks)
+        missing = [pk for pk in pks if pk not in have]
         if missing:
-            encoder, lock = self.encoder(spec)
-            with lock:
-                new = encoder.encode([document(items[i]) for i in missing])
-            values = [{"item_pk": pks[i], "model": spec, "dim": int(v.shape[0]),
-                       "vector": v.astype(np.float32).tobytes()} for i, v in zip(missing, new)]
-            with self.engines.write.begin() as conn:  # an item deleted meanwhile: FK error
-                conn.execute(_insert(self.engines)(Embedding).on_conflict_do_nothing(), values)
-            have.update((pks[i], v) for i, v in zip(missing, new))
-        return np.stack([have[pk] for pk in pks]).astype(np.float32)
+            self.worker.urgent(model, missing)
+            deadline = time.monotonic() + self.dense_wait
+            while missing and time.monotonic() < deadline:
+                time.sleep(0.02)
+                have.update(vectors.load(self.engines, model, missing))
+                missing = [pk for pk in missing if pk not in have]
+            if missing:
+                return None, len(missing)
+        matrix: np.ndarray = np.stack([have[pk] for pk in pks]).astype(np.float32)
+        dense: Any = chosen.dense
+        if dense.cosine:
+            norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+            matrix = matrix / np.where(norms > 0, norms, 1.0)
+        with entry.lock:
+            entry.vectors[model] = matrix
+        return matrix, 0

@@ -1,48 +1,28 @@
-"""Users and their profile items: add, page, delete, erase, export."""
+"""Users and their profile items: add, page, delete, erase, export.
+
+Every input is checked against the contract (`schemas`, `contract`) before anything is
+written. After a write, the encoding worker and the memory are told (they work in the
+background); after a delete, `erasure.scrub` removes what the database keeps of the
+erased text, and every in-process cache forgets the user.
+"""
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from . import store
+from . import erasure, store
+from .contract import Id
 from .http import ApiError, not_found, tenant
 from .retrieval import Retrieval
+from .schemas import ItemsIn, UserIn
 
-log = logging.getLogger("pergen.serve")
 router = APIRouter(prefix="/v1/users", tags=["users"])
-UserId = Annotated[str, Path(min_length=1, max_length=200)]
+UserId = Annotated[Id, Path(description="1 to 200 characters, no '/' or control characters")]
+ItemId = Annotated[Id, Path(description="The item's id")]
 Tenant = Annotated[int, Depends(tenant)]
-
-
-class ItemIn(BaseModel):
-    """A profile item: an ``id``, an optional ``date`` and any other JSON fields."""
-
-    model_config = ConfigDict(extra="allow")
-    id: str | int = Field(description="Unique per user; an id already stored is skipped")
-    date: str | None = None
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, value: str | int) -> str | int:
-        if not str(value) or len(str(value)) > 200:
-            raise ValueError("must be 1 to 200 characters")
-        return value
-
-    def record(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model_dump().items() if v is not None or k != "date"}
-
-
-class ItemsIn(BaseModel):
-    items: list[ItemIn]
-
-
-class UserIn(BaseModel):
-    attributes: dict[str, Any] = Field(default_factory=dict,
-                                       description="Static facts (language, role) for templates")
+MAX_CURSOR = 2 ** 31 - 1  # item keys are 32-bit integers on PostgreSQL
 
 
 def _retrieval(request: Request) -> Retrieval:
@@ -52,22 +32,14 @@ def _retrieval(request: Request) -> Retrieval:
 
 @router.post("/{user_id}/items", status_code=201)
 def add_items(user_id: UserId, body: ItemsIn, tenant_pk: Tenant, request: Request) -> dict[str, int]:
-    """Add items; ids the user already has are skipped. 201 once they are committed."""
+    """Add items; ids the user already has are skipped. 201 once they are committed.
+
+    Dense retrievers' vectors are computed afterwards by the background worker."""
     engines = request.app.state.engines
-    records = [i.record() for i in body.items]
-    new = store.add_items(engines, tenant_pk, user_id, records)
-    specs = request.app.state.settings.embed
-    if new and specs:
-        by_id = {str(r["id"]): r for r in records}
-        pks = [pk for pk, _ in new]
-        items = [store.to_profile_item(iid, {k: v for k, v in by_id[iid].items() if k != "id"}, 0)
-                 for _, iid in new]
-        for spec in specs:
-            try:
-                _retrieval(request).embed(spec, pks, items)
-            except Exception as e:  # the items are committed: their vectors come later
-                log.warning("embedding new items with %s failed (%s); they are encoded at "
-                            "their first %s request", spec, type(e).__name__, spec)
+    new = store.add_items(engines, tenant_pk, user_id, [i.record() for i in body.items])
+    if new:
+        _retrieval(request).worker.notify()
+        request.app.state.memory.written(tenant_pk, user_id)
     return {"added": len(new)}
 
 
@@ -92,7 +64,8 @@ def get_user(user_id: UserId, tenant_pk: Tenant, request: Request) -> dict[str, 
 @router.get("/{user_id}/items")
 def list_items(user_id: UserId, tenant_pk: Tenant, request: Request,
                limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-               after: Annotated[int | None, Query(description="`next` of the previous page")] = None
+               after: Annotated[int | None, Query(ge=0, le=MAX_CURSOR,
+                                                  description="`next` of the previous page")] = None
                ) -> dict[str, Any]:
     """A page of items, oldest first; pass `next` as `after` for the following page."""
     page = store.list_items(request.app.state.engines, tenant_pk, user_id, limit, after)
@@ -102,20 +75,30 @@ def list_items(user_id: UserId, tenant_pk: Tenant, request: Request,
 
 
 @router.delete("/{user_id}/items/{item_id}")
-def delete_item(user_id: UserId, item_id: Annotated[str, Path(max_length=200)], tenant_pk: Tenant,
+def delete_item(user_id: UserId, item_id: ItemId, tenant_pk: Tenant,
                 request: Request) -> dict[str, int]:
-    if not store.delete_item(request.app.state.engines, tenant_pk, user_id, item_id):
+    engines = request.app.state.engines
+    if not store.delete_item(engines, tenant_pk, user_id, item_id):
         raise ApiError(404, "no such user or item", "not_found")
+    erasure.scrub(engines)
+    _retrieval(request).forget(tenant_pk, user_id)
+    request.app.state.memory.written(tenant_pk, user_id)
     return {"deleted": 1}
 
 
 @router.delete("/{user_id}")
 def delete_user(user_id: UserId, tenant_pk: Tenant, request: Request) -> dict[str, Any]:
-    """Erase the user: items, embeddings, summaries, the user row and cached profiles."""
-    counts = store.delete_user(request.app.state.engines, tenant_pk, user_id)
+    """Erase the user: items, embeddings, summaries, the user row and cached profiles.
+
+    When this answers, SQLite's WAL is truncated (no byte of the texts left in the
+    database files) and every cache of this process forgot the user."""
+    engines = request.app.state.engines
+    counts = store.delete_user(engines, tenant_pk, user_id)
     if counts is None:
         raise not_found()
+    erasure.scrub(engines)
     counts["caches"] = _retrieval(request).forget(tenant_pk, user_id)
+    request.app.state.memory.forget(tenant_pk, user_id)
     return {"deleted": counts}
 
 

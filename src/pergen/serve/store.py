@@ -17,7 +17,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..data.records import ProfileItem
 from .db import Engines
-from .models import Embedding, Item, Summary, User
+from .models import Embedding, Item, Summary, User, _now
+
+now = _now
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,10 @@ _FIND_USER = select(_users.c.pk, _users.c.revision, _users.c.attributes).where(
 def find_user(conn: Connection, tenant: int, user: str) -> UserRow | None:
     row = conn.execute(_FIND_USER, {"tenant": tenant, "user": user}).first()
     return UserRow(row.pk, row.revision, dict(row.attributes or {})) if row else None
+
+
+def user_exists(conn: Connection, user_pk: int) -> bool:
+    return conn.execute(select(User.pk).where(User.pk == user_pk)).first() is not None
 
 
 def ensure_user(engines: Engines, conn: Connection, tenant: int, user: str) -> int:
@@ -130,7 +136,11 @@ def delete_item(engines: Engines, tenant: int, user: str, item_id: str) -> bool:
 
 
 def delete_user(engines: Engines, tenant: int, user: str) -> dict[str, int] | None:
-    """Erase every row about the user, in one transaction; the rows erased per kind."""
+    """Erase every row about the user, in one transaction; the rows erased per kind.
+
+    Only rows under this tenant's user key: another user (of this tenant or another)
+    with the same item ids is a different ``user_pk`` and is never touched. The caller
+    runs `erasure.scrub` afterwards for the bytes the database keeps elsewhere."""
     with engines.write.begin() as conn:
         found = find_user(conn, tenant, user)
         if found is None:

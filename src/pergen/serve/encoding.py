@@ -1,0 +1,116 @@
+"""Item encoding off the request path: one bounded background thread per server.
+
+Why: encoding a user's items inline (at add time or at their first dense request) held
+the retriever's lock for as long as it took: 2,000 items were 50 s during which every
+other dense request of every user waited. Here a single daemon thread encodes items
+after they are written, in batches of `batch` texts, taking the encoder's lock for one
+batch at a time and never while a request waits for it, so a query encoding of another
+user waits at most for the batch under way.
+
+What it encodes, per dense retriever: first the items a waiting request asked for
+(`urgent`), then every item above a high-water mark of item keys (new items get larger
+keys). An item a concurrent PostgreSQL transaction committed below the mark is found by
+the first dense request of its user, which marks it urgent. A failing encoder is retried
+after `backoff` seconds, and only the exception's class is logged (its message may
+quote item text).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import numpy as np
+
+from . import vectors
+from .catalog import Catalog, Entry
+from .db import Engines
+from .texts import document
+
+log = logging.getLogger("pergen.serve")
+
+
+class EncodingWorker:
+    """Encodes missing item vectors of every dense retriever of the catalog."""
+
+    def __init__(self, engines: Engines, catalog: Catalog, batch: int = 8,
+                 idle: float = 2.0, backoff: float = 5.0) -> None:
+        self.engines, self.catalog = engines, catalog
+        self.batch, self.idle, self.backoff = max(1, batch), idle, backoff
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        # model -> item keys a request waits for (a dict: ordered, and a key queued once)
+        self._urgent: dict[str, dict[int, None]] = {e.model: {} for e in catalog.dense_entries()}
+        self._mark: dict[str, int] = dict.fromkeys(self._urgent, 0)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.encoded = 0
+
+    @property
+    def active(self) -> bool:
+        return bool(self._urgent)
+
+    def start(self) -> None:
+        if self.active and self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="pergen-encoder", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(30)
+            self._thread = None
+
+    def notify(self) -> None:
+        """Items were written: look for work now rather than at the next idle tick."""
+        if self.active:
+            self._wake.set()
+
+    def urgent(self, model: str, pks: list[int]) -> None:
+        """A request waits for these items: they go before the backlog."""
+        with self._lock:
+            self._urgent[model].update(dict.fromkeys(pks))
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.idle)
+            self._wake.clear()
+            for entry in self.catalog.dense_entries():
+                try:
+                    while not self._stop.is_set() and self._step(entry):
+                        pass
+                except Exception as e:  # logged by class only: messages can quote item text
+                    log.warning("encoding items for %s failed (%s); retried in %.0f s",
+                                entry.key, type(e).__name__, self.backoff)
+                    self._stop.wait(self.backoff)
+
+    def _step(self, entry: Entry) -> bool:
+        """Encode one batch; False when nothing is left for this retriever."""
+        model = entry.model
+        with self._lock:
+            queue = self._urgent[model]
+            wanted = list(queue)[:self.batch]
+            for pk in wanted:
+                del queue[pk]
+        if wanted:
+            rows = vectors.missing(self.engines, model, 0, self.batch, only=wanted)
+        else:
+            rows = vectors.missing(self.engines, model, self._mark[model], self.batch)
+            if not rows:
+                return False
+        if rows:
+            texts = [document(item) for _, item in rows]
+            dense = entry.dense
+            assert dense is not None
+            while entry.waiting > 0 and not self._stop.is_set():  # requests go first
+                time.sleep(0.002)
+            with entry.lock:
+                encoded = np.asarray(dense.encoder.encode(texts, self.batch), dtype=np.float32)
+            self.encoded += vectors.save(self.engines, model, dict(zip([pk for pk, _ in rows],
+                                                                       encoded)))
+            if not wanted:
+                self._mark[model] = max(self._mark[model], rows[-1][0])
+        return True
