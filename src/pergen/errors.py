@@ -64,3 +64,8 @@ class MissingExtraError(PergenError, ImportError):
 
 class BackendError(PergenError, RuntimeError):
     """An LLM backend failed (server unreachable after retries, bad response...)."""
+
+
+class DataWarning(UserWarning):
+    """Data that runs but probably not as the user meant (e.g. inputs without the task's
+    query marker). Issued with `warnings.warn`: the library never prints; the CLI shows it."""

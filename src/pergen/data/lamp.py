@@ -48,12 +48,17 @@ def _open_utf8(path: Path) -> BinaryIO:
     return f
 
 
-def _as_text(value: Any, *, file: str, record: str, field: str, required: bool = True) -> str | None:
-    """Coerce a JSON scalar to str (numbers are accepted: ratings are often ints)."""
+def _as_text(value: Any, *, file: str, record: str, field: str, required: bool = True,
+             numbers: bool = True) -> str | None:
+    """Coerce a JSON scalar to str (numbers are accepted unless `numbers` is False: ratings
+    and ids are often ints, but a number where text is expected is a broken file)."""
     if isinstance(value, str):
         return value
     if isinstance(value, (bool, list, dict)):
         raise DataError(f"expected a string, got {type(value).__name__}", file=file,
+                        record=record, field=field)
+    if not numbers and value is not None:
+        raise DataError(f"expected a string, got the number {value}", file=file,
                         record=record, field=field)
     if value is None:
         if required:
@@ -90,7 +95,7 @@ def _question(raw: Any, index: int, *, file: str) -> Question:
     assert qid is not None
     if "input" not in raw:
         raise DataError("question has no 'input'", file=file, record=qid, field="input")
-    text = _as_text(raw["input"], file=file, record=qid, field="input")
+    text = _as_text(raw["input"], file=file, record=qid, field="input", numbers=False)
     if "profile" not in raw:
         raise DataError("question has no 'profile' (give [] for a user with no history yet)",
                         file=file, record=qid, field="profile")

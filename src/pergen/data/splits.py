@@ -6,10 +6,11 @@ or has no ``{split}_questions.json`` says exactly that, naming the splits it doe
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, DataWarning
 from ..tasks import TaskSpec, get_task
 from . import lamp
 from .records import Question
@@ -47,13 +48,44 @@ def resolve_task(data_dir: str | Path, split: str, task: str | TaskSpec | None) 
     return get_task(name)
 
 
-def load_split(data_dir: str | Path, split: str, limit: int | None = None) -> list[Question]:
-    """The (first `limit`) questions of a split; an empty file is an error, not a no-op."""
+def load_split(data_dir: str | Path, split: str, limit: int | None = None,
+               task: TaskSpec | None = None) -> list[Question]:
+    """The (first `limit`) questions of a split; an empty file is an error, not a no-op.
+    Given the `task`, the questions are also checked against it (`check_questions`)."""
     path = check_split(data_dir, split)
     questions = lamp.load_questions(path, limit)
     if not questions:
         raise DataError("no questions", file=str(path))
+    if task is not None:
+        check_questions(questions, task, path)
     return questions
+
+
+def check_questions(questions: Sequence[Question], task: TaskSpec, path: str | Path) -> None:
+    """Check questions read from `path` against what `task` reads of them, before any run.
+
+    A profile item without one of the task's document fields (absent or null) raises
+    `DataError` naming the file, the question and the field: it would be indexed as empty.
+    Other fields (``date``, the fields of a profile view) are the task's to treat as
+    optional. Inputs without the task's query marker only warn (`DataWarning`, with their
+    count): they still run, with the whole input as the retrieval query.
+    """
+    name = str(path)
+    missing = [(q, item, f) for q in questions for item in q.profile
+               for f in task.document_fields if f not in item.fields]
+    if missing:
+        q, item, f = missing[0]
+        more = f" ({len(missing)} such gaps in {len({m[0].id for m in missing})} question(s))"
+        raise DataError(f"profile item {item.id!r} has no {f!r} (missing or null), a document "
+                        f"field of task {task.name}{more if len(missing) > 1 else ''}",
+                        file=name, record=q.id, field=f"profile[{item.position}].{f}")
+    marker = task.query_marker
+    unmarked = [q.id for q in questions if marker and task.marked_query(q.input) is None]
+    if unmarked:
+        warnings.warn(DataWarning(
+            f"{name}: {len(unmarked)} of {len(questions)} input(s) lack the query marker "
+            f"{marker} of task {task.name} (e.g. {', '.join(unmarked[:3])}): the whole input "
+            "is their retrieval query"), stacklevel=2)
 
 
 def golds_for(data_dir: str | Path, split: str, questions: Sequence[Question]

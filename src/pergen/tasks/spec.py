@@ -89,7 +89,15 @@ class TaskSpec:
         return bool(self.labels)
 
     def query(self, text: str) -> str:
-        """The retrieval query: the non-instruction part of the input."""
+        """The retrieval query: the non-instruction part of the input (the whole input when
+        it lacks the task's query marker)."""
+        marked = self.marked_query(text)
+        return text.strip() if marked is None else marked
+
+    def marked_query(self, text: str) -> str | None:
+        """The part of the input the task's query marker picks out (`query_regex` matches,
+        else the text after `query_after`); None when the task has a marker and the input
+        lacks it, or when the task has none."""
         if self._regex is not None:
             found = self._regex.findall(text)
             if found:
@@ -98,7 +106,15 @@ class TaskSpec:
             head, sep, tail = text.partition(self.query_after)
             if sep:
                 return tail.strip()
-        return text.strip()
+        return None
+
+    @property
+    def query_marker(self) -> str | None:
+        """The task's query marker in words (for messages), or None when the whole input is
+        the query by design."""
+        markers = [f"query_regex {self.query_regex}" if self.query_regex else "",
+                   repr(self.query_after) if self.query_after else ""]
+        return " or ".join(m for m in markers if m) or None
 
     def candidates(self, text: str) -> list[str]:
         """The candidates an input offers, in order (candidate i is answered by labels[i]);
