@@ -83,3 +83,24 @@ def test_the_configuration_round_trips_through_config_json(synthetic, tmp_path):
     stored = json.loads((tmp_path / "r" / "config.json").read_text())
     assert RunConfig.from_json(stored) == config
     assert stored["prompt"]["k"] == 2 and stored["levels"]["level"] == "global"
+
+
+def test_a_retriever_from_outside_serves_requests(backwards, tmp_path):
+    from fastapi.testclient import TestClient
+    from test_serve_support import auth, database_url, make_key
+
+    from pergen.serve.app import Settings, create_app
+    from pergen.serve.db import connect
+
+    db = database_url("sqlite", tmp_path)
+    key = make_key(db, "acme")
+    settings = Settings(db=db, upstream="http://127.0.0.1:9/v1",
+                        retrievers=("bm25", "back=backwards"))
+    with TestClient(create_app(settings, connect(db))) as client:
+        items = [{"id": str(i), "text": f"item {i}"} for i in range(3)]
+        assert client.post("/v1/users/u/items", json={"items": items},
+                           headers=auth(key)).status_code < 300
+        r = client.post("/v1/retrieve", json={"user": "u", "query": "item", "k": 3,
+                                              "retriever": "back"}, headers=auth(key))
+        assert r.status_code == 200, r.text
+        assert [hit["id"] for hit in r.json()["items"]] == ["2", "1", "0"]

@@ -45,7 +45,7 @@ def prepare_run(data_dir: str | Path, split: str, config: RunConfig,
     """
     check_split(data_dir, split)
     spec = resolve_task(data_dir, split, task)
-    questions = load_split(data_dir, split, limit)
+    questions = load_split(data_dir, split, limit, task=spec)
     golds = golds_for(data_dir, split, questions)
     if golds is None and golds_needed:
         raise ConfigError(f"{{option}} {split} has no outputs file: {golds_needed}",
