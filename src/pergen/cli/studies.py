@@ -9,6 +9,7 @@ from rich.markup import escape as rich_escape
 
 from ..llm import DEFAULT_MODEL
 from ..studies.base import STUDIES
+from ..studies.claims import CLAIM_NAMES
 from . import options as o
 from .app import app, err, friendly, out
 
@@ -54,9 +55,8 @@ def findings_cmd(data: o.Data, split: o.Split = "dev",
                  model: o.Model = DEFAULT_MODEL,
                  retriever: o.Retriever = "bm25",
                  only: list[str] | None = typer.Option(None, "--only", help="Run this claim "
-                                                       "only (repeat): view, position, "
-                                                       "retrieval, memory, levels, swap, "
-                                                       "abstention"),
+                                                       "only (repeat): "
+                                                       + o.listed(CLAIM_NAMES)),
                  metric: str | None = typer.Option(None, "--metric", help="The metric that "
                                                    "decides (default: the task's first)"),
                  k: o.K = 4,

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..data.records import ProfileItem, Scored
 from ..errors import ConfigError
+from ..registry import Spec
 from .base import (
     RETRIEVERS,
     BaseRetriever,
@@ -89,11 +90,11 @@ def _rrf(arg: str | None = None, *, k: float = 60.0,
         if arg:
             raise ConfigError("rrf: give either rrf:a+b or retrievers=, not both")
         return RRFRetriever(retrievers, k, "rrf:" + "+".join(r.name for r in retrievers))
-    specs = [s.strip() for s in (arg or DEFAULT).split("+")]
-    if not all(specs):
+    specs = [Spec.parse(s.strip()) for s in (arg or DEFAULT).split("+")]
+    if not all(s.name for s in specs):
         raise ConfigError(f"rrf: empty retriever name in {arg!r}")
-    if any(s.partition(":")[0] == "rrf" for s in specs):
+    if any(s.name == "rrf" for s in specs):
         raise ConfigError("rrf cannot fuse another rrf")
     options = options or {}
-    built = [RETRIEVERS.create(s, **options.get(s.partition(":")[0], {})) for s in specs]
-    return RRFRetriever(built, k, "rrf:" + "+".join(specs))
+    built = [RETRIEVERS.create(s, **options.get(s.name, {})) for s in specs]
+    return RRFRetriever(built, k, "rrf:" + "+".join(map(str, specs)))

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataError
+from ..registry import Spec
 from .storage import Journal, atomic_write_json
 
 JOURNAL, SETTINGS, SELECTION, WARNINGS = "journal.jsonl", "run.json", "selection.json", "warnings.json"
@@ -75,7 +76,8 @@ def write_warnings(run_dir: Path, warnings: dict[str, str]) -> None:
 
 def slug(spec: str) -> str:
     """A folder name for a retriever spec (`dense:/x/y` -> `dense_y`)."""
-    name, _, arg = spec.partition(":")
+    parsed = Spec.parse(spec)
+    name, arg = parsed.name, parsed.arg
     if arg:
         arg = Path(arg).name if ("/" in arg or "\\" in arg) else arg
         name = f"{name}_{arg}"

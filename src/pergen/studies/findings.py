@@ -25,27 +25,31 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, bad_choice
-from ..evaluation.abstention import TrustOptions
 from ..evaluation.confidence import unavailable
 from ..evaluation.metrics import GOLD_LOGLIK
 from ..evaluation.selective import threshold_for_coverage
 from ..evaluation.significance import BOOTSTRAP_ROUNDS
-from ..llm import DEFAULT_MODEL
 from ..llm.base import Generator
 from ..memory.levels import Embed
+from ..registry import Spec
 from ..reports.findings import limits, write_page
 from ..reports.tables import ALPHA
 from ..run.config import RunConfig
 from ..run.folder import SETTINGS, RetrieverRun, slug
 from ..run.pipeline import evaluate
 from ..run.prepare import prepare_run
-from ..run.settings import EvalSettings, check_model, check_retrievers, check_task_fit
+from ..run.settings import EvalSettings, check_retrievers, check_task_fit
 from ..tasks import TaskSpec
 from .claims import CLAIM_NAMES, CONFIDENT, SWAP, Claim, Comparison, claims, conditions
 from .swap import MOST, OWN, PARTNERS, RANDOM, swap_study
 from .verdicts import Measure, paired, selected
 
 NOT_APPLICABLE = "not applicable"
+VARIED = frozenset({o for variant in conditions().values() for o in variant}
+                   | {"retrievers", "abstain_below", "fallback"}) - {"summarizer", "summary_tokens"}
+"""Run options the conditions set (the method's retriever too, and the abstention claim's
+threshold): a findings run cannot fix them. The summary condition's summarizer is the
+run's own."""
 SWAP_BINS = 1  # most, one bin, random, least: the near-miss contrast; the curve is swap-study's
 
 
@@ -179,39 +183,38 @@ def _check_folders(out: Path, plan: _Plan, base: EvalSettings, retriever: str, s
 
 
 def findings(data_dir: str | Path, split: str, out_dir: str | Path,
-             task: str | TaskSpec | None = None, model: str | Generator = DEFAULT_MODEL,
-             retriever: str = "bm25", only: Iterable[str] | None = None,
-             limit: int | None = None, seed: int = 0, coverage: float = 0.8,
-             cold_cap: int = 1, metric: str | None = None, k: int = 4,
-             max_length: int = 512, with_date: bool = False, label_mode: str = "auto",
-             max_new_tokens: int | None = None, prior_strength: float = 1.0,
-             summarizer: str = "stats", summary_tokens: int = 96,
-             summaries_dir: str | Path | None = None, batch_size: int = 8,
-             confidence: str = "prob", progress: bool = True,
-             on_progress: Callable[[str], None] | None = None, embed: Embed | None = None
-             ) -> Findings:
+             config: RunConfig | None = None, *, retriever: str = "bm25",
+             task: str | TaskSpec | None = None, limit: int | None = None,
+             only: Iterable[str] | None = None, seed: int = 0, coverage: float = 0.8,
+             cold_cap: int = 1, metric: str | None = None, progress: bool = True,
+             on_progress: Callable[[str], None] | None = None, embed: Embed | None = None,
+             **options: Any) -> Findings:
     """Run the chosen claims (`only`; default all, see the module docstring) and write
     ``OUT/findings.json``, ``findings.md`` and ``findings.html``.
 
-    The method is `retriever` with the `evaluate` settings given (k, label mode...);
-    `metric` (default: the task's first) decides the verdicts, gold-loglik is shown
-    beside it. `seed` draws the swap study's partners and seeds the bootstrap;
-    `on_progress` gets one line per experiment as it starts (the library prints nothing).
-    `embed` replaces the dense encoder that places users (persona level, swap study).
+    The method is `retriever` with the run configuration `config` (flat `options` change
+    it: k, label mode, model...); each condition varies one part of it. `metric`
+    (default: the task's first) decides the verdicts, gold-loglik is shown beside it.
+    `seed` draws the swap study's partners and seeds the bootstrap; `on_progress` gets
+    one line per experiment as it starts (the library prints nothing). `embed` replaces
+    the dense encoder that places users (persona level, swap study).
     """
     chosen_names = list(dict.fromkeys(only or CLAIM_NAMES))
     for name in chosen_names:
         if name not in CLAIM_NAMES:
             raise bad_choice("only", name, CLAIM_NAMES)
+    for name in options:
+        if name in VARIED:
+            raise ConfigError("{option} is what the claims vary: findings set it per "
+                              "condition", option=name)
     spec_r = check_retrievers([retriever], option="retriever", selectors=False)[0]
-    kind = spec_r.partition(":")[0]
+    kind = Spec.parse(spec_r).name
     if kind == "none":
         raise ConfigError("{option} none reads no profile: the claims vary the profile, so "
                           "give a retriever (bm25, dense...)", option="retriever")
     if kind == "recency" and "retrieval" in chosen_names:
         raise ConfigError("{option} recency: the retrieval claim compares recency with a "
                           "similarity retriever; give one (bm25, dense...)", option="retriever")
-    check_model(model)
     if not 0.0 < coverage < 1.0:
         raise ConfigError(f"{{option}} must be a share in (0, 1), got {coverage}",
                           option="coverage")
@@ -219,21 +222,18 @@ def findings(data_dir: str | Path, split: str, out_dir: str | Path,
         raise ConfigError(f"{{option}} must be >= 0, got {cold_cap}", option="cold_cap")
     if limit is not None and limit < 1:
         raise ConfigError(f"{{option}} must be >= 1, got {limit}", option="limit")
-    draft = EvalSettings(task="", model="", k=k, max_length=max_length, with_date=with_date,
-                         label_mode=label_mode, max_new_tokens=max_new_tokens,
-                         prior_strength=prior_strength)
-    # Built only to be checked: the summary condition's options and the confidence.
-    replace(draft, memory="summary", summarizer=summarizer, summary_tokens=summary_tokens)
-    TrustOptions(confidence)
-    config = RunConfig.build(retrievers=(spec_r,), model=model, k=k, max_length=max_length,
-                             with_date=with_date, label_mode=label_mode,
-                             max_new_tokens=max_new_tokens, prior_strength=prior_strength)
+    config = (config or RunConfig()).replace(retrievers=(spec_r,), **options)
+    # Built only to be checked: the summary condition's options.
+    config.replace(memory="summary")
     run = prepare_run(data_dir, split, config, task, limit, resolve_label_mode=False,
                       golds_needed="the findings compare conditions against the gold outputs")
     spec, questions, generator, base = run.task, run.questions, run.model, run.settings
+    config = config.replace(model=generator)
     metric = metric or spec.metrics[0]
     if metric not in spec.metrics:
         raise bad_choice("metric", metric, spec.metrics, f" for task {spec.name}")
+    k, summarizer = config.prompt.k, config.memory.summarizer
+    summary_tokens, confidence = config.memory.summary_tokens, config.trust.confidence
     chosen = [c for c in claims(spec_r, k, cold_cap, coverage, summarizer)
               if c.name in chosen_names]
     plan = _plan(chosen, base, spec, generator, spec_r, cold_cap, confidence, summarizer,
@@ -243,11 +243,6 @@ def findings(data_dir: str | Path, split: str, out_dir: str | Path,
 
     say = on_progress or (lambda line: None)
     embed = _embedder(embed)
-    common: dict[str, Any] = dict(task=spec, model=generator, limit=limit, k=k,
-                                  max_length=max_length, with_date=with_date,
-                                  label_mode=label_mode, max_new_tokens=max_new_tokens,
-                                  prior_strength=prior_strength, batch_size=batch_size,
-                                  confidence=confidence, progress=progress)
     total = len(plan.conditions) + plan.swap
     runs: dict[str, RetrieverRun] = {}
     seconds: dict[str, float] = {}
@@ -258,19 +253,15 @@ def findings(data_dir: str | Path, split: str, out_dir: str | Path,
         spec_c = opts.pop("retriever")
         if "level" in opts and opts["level"] != "user":
             opts["embed"] = embed
-        if "memory" in opts:
-            opts["summaries_dir"] = summaries_dir
-        runs[name] = evaluate(data_dir, split, [spec_c], out / name, **common, **opts)[spec_c]
+        runs[name] = evaluate(data_dir, split, [spec_c], out / name, config, task=spec,
+                              limit=limit, progress=progress, **opts)[spec_c]
         seconds[name] = time.perf_counter() - started
     if plan.swap:
         say(f"[{total}/{total}] {SWAP}: own profile vs the most similar, a random and the "
             f"least similar other user's (seed {seed}) -> {out}")
         started = time.perf_counter()
-        swap_options = {k_: v for k_, v in common.items()
-                        if k_ not in ("task", "model", "limit", "progress")}
-        study = swap_study(data_dir, split, spec_r, out, task=spec, model=generator,
-                           limit=limit, seed=seed, bins=SWAP_BINS, progress=progress,
-                           embed=embed, **swap_options)
+        study = swap_study(data_dir, split, spec_r, out, task=spec, limit=limit, seed=seed,
+                           bins=SWAP_BINS, progress=progress, embed=embed, config=config)
         for name in (MOST, RANDOM):
             runs[name] = study.runs[name]
         seconds[SWAP] = time.perf_counter() - started
@@ -369,12 +360,5 @@ def _row_json(r: Row) -> dict[str, Any]:
 def study(data_dir: str | Path, split: str, out_dir: str | Path, config: RunConfig,
           **options: Any) -> Findings:
     """The registered ``findings`` study: the configuration's first retriever is the method."""
-    m, p = config.model, config.prompt
-    return findings(data_dir, split, out_dir, model=m.model,
-                    retriever=config.retrieval.retrievers[0], k=p.k, max_length=p.max_length,
-                    with_date=config.retrieval.with_date, label_mode=m.label_mode,
-                    max_new_tokens=m.max_new_tokens, prior_strength=m.prior_strength,
-                    summarizer=config.memory.summarizer,
-                    summary_tokens=config.memory.summary_tokens,
-                    summaries_dir=config.memory.summaries_dir, batch_size=m.batch_size,
-                    confidence=config.trust.confidence, **options)
+    return findings(data_dir, split, out_dir, config,
+                    retriever=config.retrieval.retrievers[0], **options)

@@ -29,14 +29,15 @@ from tqdm.auto import tqdm
 
 from ..data import lamp
 from ..data.records import Question, Scored
-from ..data.splits import check_split, golds_for, load_split, resolve_task
 from ..errors import ConfigError, DataError, bad_choice
 from ..evaluation.metrics import feedback as metric_feedback
-from ..llm import DEFAULT_MODEL, get_model
+from ..llm import DEFAULT_MODEL
 from ..llm.base import Generator, LabelScorer, Request, can_score
 from ..retrievers import RankRequest, Retriever, rank_many
 from ..rspg import DEFAULT_POOL
-from ..run.settings import EvalSettings, check_model, check_retrievers, check_task_fit
+from ..run.config import RunConfig
+from ..run.prepare import prepare_run
+from ..run.settings import EvalSettings, check_retrievers
 from ..run.steps import answer, build_request, build_retrievers, gold_logliks, rank_request
 from ..tasks import TaskSpec
 from .feedback_store import FeedbackKey, FeedbackStore, Pair
@@ -104,17 +105,12 @@ def _job(data_dir: str | Path, split: str, out_dir: str | Path, limit: int | Non
     if depth < 1:
         raise ConfigError(f"{{option}} must be >= 1, got {depth}", option="depth")
     check_retrievers(specs, option="retriever", selectors=False)
-    check_model(model)
-    EvalSettings(task="", model="", **settings)
-    check_split(data_dir, split)
-    spec = resolve_task(data_dir, split, task)
-    questions = load_split(data_dir, split, limit)
-    golds = golds_for(data_dir, split, questions)
+    config = RunConfig.build(retrievers=tuple(specs), model=model, **settings)
+    run = prepare_run(data_dir, split, config, task, limit, resolve_label_mode=False)
+    spec, questions, generator, options, golds = (run.task, run.questions, run.model,
+                                                  run.settings, run.golds)
     if golds is None:
         raise DataError("feedback needs gold outputs", file=str(lamp.outputs_path(data_dir, split)))
-    generator = get_model(model) if isinstance(model, str) else model
-    options = EvalSettings(task=spec.name, model=generator.name, **settings)
-    check_task_fit(spec, generator, options)
     if signal == "loglik" and not can_score(generator):
         raise ConfigError(f"{{option}} loglik needs a model that scores text (hf:, smollm2...);"
                           f" {generator.name} cannot: use metric", option="signal")
