@@ -11,11 +11,12 @@ import pytest
 from typer.testing import CliRunner
 
 from pergen.cli.main import app
+from pergen.data.records import Question
 from pergen.data.splits import check_questions, load_split
 from pergen.errors import ConfigError, DataError, DataWarning
 from pergen.run.pipeline import evaluate
 from pergen.run.ranking import rank
-from pergen.tasks import get_task
+from pergen.tasks import TaskSpec, get_task
 from pergen.training.feedback import collect_feedback
 
 runner = CliRunner()
@@ -188,15 +189,12 @@ def test_inputs_without_the_query_marker_warn_with_the_count(tmp_path: Path) -> 
 
 
 def test_marker_check_on_regex_tasks_and_tasks_without_a_marker(tweet_task_path: Path) -> None:
-    from pergen.data.records import Question
-
     tweets = get_task(tweet_task_path)
     both = [Question("a", 'Which? [1]: "x y" [2]: "z"'), Question("b", "no candidates here")]
     with pytest.warns(DataWarning, match=r"1 of 2 input\(s\) lack the query marker query_regex"):
         check_questions(both, tweets, "f.json")
-    plain = get_task("LaMP_4").__class__(name="plain", item_template="$text",
-                                         prompt_template="$profile $input",
-                                         document_fields=("text",), output_fields=("text",))
+    plain = TaskSpec(name="plain", item_template="$text", prompt_template="$profile $input",
+                     document_fields=("text",), output_fields=("text",))
     assert plain.query_marker is None and plain.marked_query("anything") is None
     with warnings.catch_warnings():
         warnings.simplefilter("error")
