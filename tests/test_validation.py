@@ -4,15 +4,19 @@ value and the accepted ones, and leaves no run folder behind."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from pergen.cli import app
-from pergen.errors import ConfigError, DataError
+from pergen.data.records import Question
+from pergen.data.splits import check_questions, load_split
+from pergen.errors import ConfigError, DataError, DataWarning
 from pergen.run.pipeline import evaluate
 from pergen.run.ranking import rank
+from pergen.tasks import TaskSpec, get_task
 from pergen.training.feedback import collect_feedback
 
 runner = CliRunner()
@@ -114,3 +118,93 @@ def test_help_lists_every_registered_name() -> None:
     for name in RETRIEVERS.names() + SELECTORS.names() + MODELS.names():
         assert name in flat, f"{name} missing from evaluate --help"
         assert f"`{name}" in readme, f"{name} missing from the README"
+
+
+def _questions(tmp_path: Path, *questions: dict) -> Path:
+    data = tmp_path / "d"
+    data.mkdir(exist_ok=True)
+    (data / "dev_questions.json").write_text(json.dumps(list(questions)), encoding="utf-8")
+    return data
+
+
+ARTICLE = "Generate a headline for the following article: "
+
+
+def test_profile_item_without_a_document_field_names_file_record_field(tmp_path: Path) -> None:
+    item = {"id": "p1", "date": "2020-01-01", "text": "body", "title": "Head"}
+    data = _questions(tmp_path, {"id": "q1", "input": ARTICLE + "a", "profile": [item]},
+                      {"id": "q2", "input": ARTICLE + "b",
+                       "profile": [item, {"id": "p2", "text": "no headline"}]},
+                      {"id": "q3", "input": ARTICLE + "c", "profile": [{"id": "p3", "title": None,
+                                                                        "text": "null title"}]})
+    task = get_task("LaMP_4")
+    assert len(load_split(data, "dev", limit=1, task=task)) == 1  # the gaps come later
+    with pytest.raises(DataError) as info:
+        load_split(data, "dev", task=task)
+    message = str(info.value)
+    assert str(data / "dev_questions.json") in message and "record q2" in message
+    assert "field 'profile[1].title'" in message and "profile item 'p2'" in message
+    assert "document field of task LaMP_4" in message and "2 such gaps in 2 question(s)" in message
+    assert (info.value.record, info.value.field) == ("q2", "profile[1].title")
+
+
+def test_optional_fields_are_not_document_fields(tmp_path: Path, tweet_task_path: Path) -> None:
+    """No date, no title (an output field, not indexed by the tweet task), empty text: fine."""
+    data = _questions(tmp_path, {"id": "q1", "input": 'Which? [1]: "a b" [2]: "c d"',
+                                 "profile": [{"id": "p1", "text": ""}, {"id": "p2", "text": "x"}]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (q,) = load_split(data, "dev", task=get_task(tweet_task_path))
+    assert [i.id for i in q.profile] == ["p1", "p2"]
+
+
+def test_number_input_is_refused_before_a_run_writes(tmp_path: Path) -> None:
+    data = _questions(tmp_path, {"id": "q9", "input": 12345, "profile": []})
+    out = tmp_path / "r.json"
+    with pytest.raises(DataError) as info:
+        rank(data, "dev", "bm25", out=out, task="LaMP_4")
+    assert (info.value.file, info.value.record, info.value.field) == (
+        str(data / "dev_questions.json"), "q9", "input")
+    assert not out.exists()
+    result = runner.invoke(app, ["rank", "--data", str(data), "--task", "LaMP_4",
+                                 "--retriever", "bm25", "--out", str(out)])
+    assert result.exit_code == 2 and "record q9, field 'input'" in result.output
+    assert "Traceback" not in result.output and not out.exists()
+
+
+def test_inputs_without_the_query_marker_warn_with_the_count(tmp_path: Path) -> None:
+    profile = [{"id": "p1", "text": "the garden opened", "title": "Garden"}]
+    data = _questions(tmp_path, {"id": "q1", "input": ARTICLE + "garden news", "profile": profile},
+                      {"id": "q2", "input": "garden news", "profile": profile},
+                      {"id": "q3", "input": "more garden news", "profile": profile})
+    task = get_task("LaMP_4")
+    with pytest.warns(DataWarning) as caught:
+        questions = load_split(data, "dev", task=task)
+    (message,) = [str(w.message) for w in caught]
+    assert "2 of 3 input(s) lack the query marker 'article:' of task LaMP_4" in message
+    assert "e.g. q2, q3" in message and "whole input is their retrieval query" in message
+    assert "dev_questions.json" in message
+    assert [task.query(q.input) for q in questions] == ["garden news", "garden news",
+                                                        "more garden news"]  # still runs
+
+
+def test_marker_check_on_regex_tasks_and_tasks_without_a_marker(tweet_task_path: Path) -> None:
+    tweets = get_task(tweet_task_path)
+    both = [Question("a", 'Which? [1]: "x y" [2]: "z"'), Question("b", "no candidates here")]
+    with pytest.warns(DataWarning, match=r"1 of 2 input\(s\) lack the query marker query_regex"):
+        check_questions(both, tweets, "f.json")
+    plain = TaskSpec(name="plain", item_template="$text", prompt_template="$profile $input",
+                     document_fields=("text",), output_fields=("text",))
+    assert plain.query_marker is None and plain.marked_query("anything") is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_questions(both, plain, "f.json")  # no marker: the whole input is the query
+
+
+def test_no_real_question_is_rejected(huffpost: Path, tweets: Path, tweet_task_path: Path) -> None:
+    """Every split of both shared data sets passes the checks of its task, without warnings."""
+    for data, task in ((huffpost, get_task("LaMP_4")), (tweets, get_task(tweet_task_path))):
+        for split in ("train", "dev", "test"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                assert load_split(data, split, task=task)

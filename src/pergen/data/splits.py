@@ -66,8 +66,8 @@ def check_questions(questions: Sequence[Question], task: TaskSpec, path: str | P
 
     A profile item without one of the task's document fields (absent or null) raises
     `DataError` naming the file, the question and the field: it would be indexed as empty.
-    Other fields (``date``, the fields of a profile view) are the task's to treat as
-    optional. Inputs without the task's query marker only warn (`DataWarning`, with their
+    Other fields (``date``, the output or input fields a profile view shows) are not
+    required. Inputs without the task's query marker only warn (`DataWarning`, with their
     count): they still run, with the whole input as the retrieval query.
     """
     name = str(path)
