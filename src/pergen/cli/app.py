@@ -8,6 +8,7 @@ declared) and exit code 2; an interrupt says how to resume.
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -15,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape as rich_escape
 
-from ..errors import PergenError
+from ..errors import DataWarning, PergenError
 from .options import FLAGS
 
 app = typer.Typer(help="Personalize LLMs with retrieval from a user's own history (LaMP).",
@@ -30,7 +31,10 @@ def friendly(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: object, **kwargs: object) -> object:
         try:
-            return fn(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", DataWarning)
+                warnings.showwarning = _show
+                return fn(*args, **kwargs)
         except PergenError as e:
             option = e.option or ""
             message = e.render(FLAGS.get(option, f"--{option.replace('_', '-')}"))
@@ -40,6 +44,19 @@ def friendly(fn: F) -> F:
             err.print("interrupted: finished work is saved; run the same command to resume")
             raise typer.Exit(130) from None
     return wrapper  # type: ignore[return-value]
+
+
+_SHOW = warnings.showwarning
+
+
+def _show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+          file: object = None, line: str | None = None) -> None:
+    """A data warning as one line, when it happens; any other as Python shows it."""
+    if issubclass(category, DataWarning):
+        err.print("[bold yellow]warning:[/]", rich_escape(str(message)), highlight=False,
+                  soft_wrap=True)
+    else:
+        _SHOW(message, category, filename, lineno, file, line)  # type: ignore[arg-type]
 
 
 def say(text: str) -> None:

@@ -222,7 +222,7 @@ def summarize(data_dir: str | Path, split: str, out_dir: str | Path | None = Non
     check_model(model)
     check_split(data_dir, split)
     spec = resolve_task(data_dir, split, task)
-    questions = load_split(data_dir, split, limit)
+    questions = load_split(data_dir, split, limit, task=spec)
     generator = None if summarizer == "stats" else (
         get_model(model) if isinstance(model, str) else model)
     users = [list(p.values()) for p in Population(questions, spec).users.values()]

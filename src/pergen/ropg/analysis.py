@@ -32,7 +32,7 @@ def retrieval_feedback(data_dir: str | Path, split: str, retrievers: Sequence[st
                              progress=progress, retrievers=built)
     values = store.values()
     spec = resolve_task(data_dir, split, task)
-    questions = load_split(data_dir, split, limit)
+    questions = load_split(data_dir, split, limit, task=spec)
     requests = [rank_request(spec, q) for q in questions]
     table: dict[str, dict[str, float]] = {}
     for name, retriever in built.items():

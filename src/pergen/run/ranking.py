@@ -25,7 +25,7 @@ def rank(data_dir: str | Path, split: str, retriever: str, out: str | Path | Non
     check_split(data_dir, split)
     spec = resolve_task(data_dir, split, task)
     ret = build_retrievers([retriever])[retriever]
-    questions = load_split(data_dir, split, limit)
+    questions = load_split(data_dir, split, limit, task=spec)
     ranking: dict[str, list[str]] = {}
     for start in tqdm(range(0, len(questions), batch_size), disable=not progress, desc=retriever,
                       unit="batch"):
