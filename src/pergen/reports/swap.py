@@ -12,15 +12,19 @@ seeded by the study's seed; its p-value is the metric's paired test
 Two contrasts read the U-shape directly: *near miss* (the most similar partner's drop
 minus the random partner's; PRIME's claim is that it is positive) and *far miss* (the
 least similar partner's minus random's).
+
+The study (`pergen.studies.swap`) runs the conditions and calls `write_study`; this
+module never imports it: it reads a study through `StudyRuns`, and the condition names
+both use come from `pergen.studies.swapconditions`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -29,17 +33,39 @@ from ..evaluation.metrics import GOLD_LOGLIK, METRICS, macro_f1_of_ids
 from ..evaluation.significance import compare
 from ..run.folder import RetrieverRun, slug
 from ..run.storage import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ..studies.swapconditions import LEAST, MOST, OWN, RANDOM, bin_name, bin_number
 from ..tasks import TaskSpec
-from .run import png_of
+from .charts import figure, png_of
 from .tables import ALPHA
-
-if TYPE_CHECKING:
-    from ..studies.swap import SwapStudy
 
 BOOTSTRAP_ROUNDS = 1000
 CONFIDENCE = "confidence.json"
-LABELS = {"own": "own profile", "most": "most similar", "random": "random",
-          "least": "least similar"}
+LABELS = {OWN: "own profile", MOST: "most similar", RANDOM: "random", LEAST: "least similar"}
+
+
+class Partner(Protocol):
+    """What the report reads of a swapped-in partner (`pergen.studies.swap.Partner`)."""
+
+    @property
+    def user(self) -> str | None: ...
+    @property
+    def rank(self) -> int: ...
+    @property
+    def similarity(self) -> float: ...
+    @property
+    def items(self) -> int: ...
+    @property
+    def dropped(self) -> int: ...
+
+
+class StudyRuns(Protocol):
+    """What the report reads of a finished study (`pergen.studies.swap.SwapStudy`): the
+    run of each condition, and each swapped condition's partner per question."""
+
+    @property
+    def runs(self) -> Mapping[str, RetrieverRun]: ...
+    @property
+    def partners(self) -> Mapping[str, Mapping[str, Partner]]: ...
 
 
 def _bin_word(bins: int) -> str:
@@ -47,8 +73,9 @@ def _bin_word(bins: int) -> str:
 
 
 def label_of(condition: str, bins: int = 10) -> str:
-    if condition.startswith("bin-"):
-        return f"similarity {_bin_word(bins)} {int(condition.removeprefix('bin-'))}"
+    b = bin_number(condition)
+    if b is not None:
+        return f"similarity {_bin_word(bins)} {b}"
     return LABELS.get(condition, condition)
 
 
@@ -109,11 +136,11 @@ def _complete(values: dict[str, float], ids: Sequence[str]) -> list[float] | Non
     return [values[qid] for qid in ids] if all(qid in values for qid in ids) else None
 
 
-def summarize(study: SwapStudy, task: TaskSpec, ids: Sequence[str], confidences:
+def summarize(study: StudyRuns, task: TaskSpec, ids: Sequence[str], confidences:
               dict[str, list[float] | None], meta: dict[str, Any]) -> dict[str, Any]:
     """The study as ``swap.json`` holds it (see the module docstring)."""
     seed = int(meta.get("seed", 0))
-    own = study.runs["own"]
+    own = study.runs[OWN]
     metrics = [m for m in own.metrics if all(m in r.metrics for r in study.runs.values())]
     n_labels = len(task.labels or ())
     rows: dict[str, Any] = {}
@@ -135,10 +162,10 @@ def summarize(study: SwapStudy, task: TaskSpec, ids: Sequence[str], confidences:
             row["confidence"] = {"mean": point, "ci": [lo, hi]}
         rows[condition] = row
     contrasts = {}
-    for name, a in (("near miss (most similar vs random)", "most"),
-                    ("far miss (least similar vs random)", "least")):
-        if a in study.runs and "random" in study.runs:
-            contrasts[name] = {m: _drop(m, study.runs["random"], study.runs[a], n_labels, seed)
+    for name, a in (("near miss (most similar vs random)", MOST),
+                    ("far miss (least similar vs random)", LEAST)):
+        if a in study.runs and RANDOM in study.runs:
+            contrasts[name] = {m: _drop(m, study.runs[RANDOM], study.runs[a], n_labels, seed)
                                for m in metrics}
     return {"task": task.name, "n": len(ids), "metrics": metrics, **meta,
             "bootstrap_rounds": BOOTSTRAP_ROUNDS, "conditions": rows, "contrasts": contrasts}
@@ -155,10 +182,10 @@ def _drop(metric: str, base: RetrieverRun, other: RetrieverRun, n_labels: int, s
     return {"value": point, "ci": [lo, hi], "p": compare(metric, a, b).p_value}
 
 
-def write_study(out: Path, study: SwapStudy, task: TaskSpec, retriever: str, ids: Sequence[str],
+def write_study(out: Path, study: StudyRuns, task: TaskSpec, retriever: str, ids: Sequence[str],
                 meta: dict[str, Any]) -> dict[str, Any]:
-    """``swap.json``, ``swap.md`` and ``swap.png`` (when matplotlib is installed: the
-    `report` extra) of a finished study; returns the summary."""
+    """``swap.json``, ``swap.md`` and ``swap.png`` (when the `report` extra is installed:
+    `pergen.reports.charts`) of a finished study; returns the summary."""
     confidences = {c: read_confidence(out / c / slug(retriever), ids)
                    or _complete(study.runs[c].confidence, ids) for c in study.runs}
     summary = summarize(study, task, ids, confidences, {"retriever": retriever, **meta})
@@ -228,18 +255,6 @@ def markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def chart(summary: dict[str, Any]) -> bytes:
-    """PNG: one panel per measure (the task's first metric's drop, gold-loglik's drop,
-    mean confidence), x the similarity bin with most/least similar at the ends, random
-    as a dashed line with its interval as a band; error bars are the 95% intervals."""
-    try:
-        from matplotlib import rc_context
-    except ImportError:
-        raise MissingExtraError("matplotlib", "report") from None
-    with rc_context({"text.parse_math": False}):
-        return _draw(summary)
-
-
 def _panels(summary: dict[str, Any]) -> list[tuple[str, Callable[[dict[str, Any]], Any]]]:
     metrics = summary["metrics"]
     task_metric = next((m for m in metrics if m != GOLD_LOGLIK), None)
@@ -265,46 +280,51 @@ def _point(d: dict[str, Any] | None) -> tuple[float, float, float] | None:
     return None if not d else (d["value"], d["ci"][0], d["ci"][1])
 
 
-def _draw(summary: dict[str, Any]) -> bytes:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
+def chart(summary: dict[str, Any]) -> bytes:
+    """PNG: one panel per measure (the task's first metric's drop, gold-loglik's drop,
+    mean confidence), x the similarity bin with most/least similar at the ends, random
+    as a dashed line with its interval as a band; error bars are the 95% intervals."""
     rows = summary["conditions"]
     bins = int(summary.get("bins", 10))
     panels = _panels(summary)
-    fig = Figure(figsize=(5.5 * len(panels), 4), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    for i, (title, get) in enumerate(panels):
-        ax = fig.add_subplot(1, len(panels), i + 1)
-        xs = [("most", 0), *((f"bin-{b:02d}", b) for b in range(1, bins + 1)),
-              ("least", bins + 1)]
-        line = [(x, p) for c, x in xs if c in rows and (p := get(rows[c])) is not None]
-        binned = [(x, p) for x, p in line if 1 <= x <= bins]
-        if binned:
-            ax.errorbar([x for x, _ in binned], [p[0] for _, p in binned],
-                        yerr=_yerr([p for _, p in binned]), marker="o", capsize=3,
-                        label=f"partner from a similarity {_bin_word(bins)}")
-        for c, x, marker in (("most", 0, "v"), ("least", bins + 1, "^")):
-            p = get(rows[c]) if c in rows else None
-            if p is not None:
-                ax.errorbar([x], [p[0]], yerr=_yerr([p]), marker=marker, markersize=9,
-                            capsize=3, linestyle="none", label=label_of(c))
-        rnd = get(rows["random"]) if "random" in rows else None
-        if rnd is not None:
-            ax.axhline(rnd[0], color="grey", linestyle="--", label="random partner")
-            ax.axhspan(rnd[1], rnd[2], color="grey", alpha=0.15)
-        if title != "mean confidence":
-            ax.axhline(0.0, color="black", linewidth=0.6)
-        else:
-            own = get(rows["own"]) if "own" in rows else None
-            if own is not None:
-                ax.axhline(own[0], color="black", linestyle=":", label="own profile")
-        ax.set_xticks(range(bins + 2), ["most", *(str(b) for b in range(1, bins + 1)), "least"])
-        ax.set_xlabel(f"similarity {_bin_word(bins)} of the swapped-in profile "
-                      "(1: most similar)")
-        ax.set_title(title)
-        ax.legend(fontsize=7)
-    return png_of(fig)
+    with figure(5.5 * len(panels), 4) as fig:
+        for i, (title, get) in enumerate(panels):
+            _panel(fig.add_subplot(1, len(panels), i + 1), title, get, rows, bins)
+        return png_of(fig)
+
+
+def _panel(ax: Any, title: str, get: Callable[[dict[str, Any]], Any], rows: dict[str, Any],
+           bins: int) -> None:
+    """One measure against the partner's similarity: the bins as a line, most and least
+    similar at the ends, the random partner (and, for confidence, the own profile) as
+    horizontal references."""
+    xs = [(MOST, 0), *((bin_name(b), b) for b in range(1, bins + 1)), (LEAST, bins + 1)]
+    line = [(x, p) for c, x in xs if c in rows and (p := get(rows[c])) is not None]
+    binned = [(x, p) for x, p in line if 1 <= x <= bins]
+    if binned:
+        ax.errorbar([x for x, _ in binned], [p[0] for _, p in binned],
+                    yerr=_yerr([p for _, p in binned]), marker="o", capsize=3,
+                    label=f"partner from a similarity {_bin_word(bins)}")
+    for c, x, marker in ((MOST, 0, "v"), (LEAST, bins + 1, "^")):
+        p = get(rows[c]) if c in rows else None
+        if p is not None:
+            ax.errorbar([x], [p[0]], yerr=_yerr([p]), marker=marker, markersize=9,
+                        capsize=3, linestyle="none", label=label_of(c))
+    rnd = get(rows[RANDOM]) if RANDOM in rows else None
+    if rnd is not None:
+        ax.axhline(rnd[0], color="grey", linestyle="--", label="random partner")
+        ax.axhspan(rnd[1], rnd[2], color="grey", alpha=0.15)
+    if title != "mean confidence":
+        ax.axhline(0.0, color="black", linewidth=0.6)
+    else:
+        own = get(rows[OWN]) if OWN in rows else None
+        if own is not None:
+            ax.axhline(own[0], color="black", linestyle=":", label="own profile")
+    ax.set_xticks(range(bins + 2), ["most", *(str(b) for b in range(1, bins + 1)), "least"])
+    ax.set_xlabel(f"similarity {_bin_word(bins)} of the swapped-in profile "
+                  "(1: most similar)")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
 
 
 def _yerr(points: Sequence[tuple[float, float, float]]) -> np.ndarray:
