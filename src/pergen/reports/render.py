@@ -1,5 +1,5 @@
 """The run report's text: Markdown (`render_markdown`) and one HTML page (`render_html`),
-and its two bar charts (`charts`), all from one `pergen.reports.analysis.Analysis`.
+and its two bar charts (`bar_charts`), all from one `pergen.reports.analysis.Analysis`.
 
 Why two renderings: the HTML is one self-contained file (charts inlined as base64 PNG,
 inline CSS, no scripts, no external URLs) that can be mailed or opened from disk; the
@@ -28,7 +28,7 @@ PAIRS_NOTE = (f"Every pair of retrievers on the analysed metric; * marks p < {AL
               "correction for multiple comparisons: with many pairs, expect some false alarms.")
 
 
-def charts(a: Analysis) -> list[Chart]:
+def bar_charts(a: Analysis) -> list[Chart]:
     """The winning rates, and the mean per retriever between the oracle bounds."""
     names = list(a.rates)
     lo, hi = a.bounds

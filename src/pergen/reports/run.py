@@ -13,12 +13,10 @@ from pathlib import Path
 
 from ..run.storage import atomic_write_bytes, atomic_write_text
 from . import selective as selective_report
-from .analysis import Analysis, analyse
+from .analysis import analyse
 from .charts import Chart
-from .load import RunFolder, load_run
-from .render import charts, render_html, render_markdown
-
-__all__ = ["Analysis", "RunFolder", "analyse", "load_run", "write_report"]
+from .load import load_run
+from .render import bar_charts, render_html, render_markdown
 
 HTML_NAME, MD_NAME = "report.html", "report.md"
 
@@ -32,7 +30,7 @@ def write_report(run_dir: str | Path, metric: str | None = None) -> tuple[Path, 
     """
     run = load_run(run_dir)
     a = analyse(run, metric)
-    chart_list = charts(a)
+    chart_list = bar_charts(a)
     md, page = render_markdown(run, a, chart_list), render_html(run, a, chart_list)
     summary = selective_report.load(run.path)  # confidences: coverage, AURC, ECE, charts
     trust_charts = selective_report.charts(summary) if summary else []

@@ -43,7 +43,7 @@ CONFIDENCE = "confidence.json"
 LABELS = {OWN: "own profile", MOST: "most similar", RANDOM: "random", LEAST: "least similar"}
 
 
-class Partner(Protocol):
+class PartnerLike(Protocol):
     """What the report reads of a swapped-in partner (`pergen.studies.swap.Partner`)."""
 
     @property
@@ -65,7 +65,7 @@ class StudyRuns(Protocol):
     @property
     def runs(self) -> Mapping[str, RetrieverRun]: ...
     @property
-    def partners(self) -> Mapping[str, Mapping[str, Partner]]: ...
+    def partners(self) -> Mapping[str, Mapping[str, PartnerLike]]: ...
 
 
 def _bin_word(bins: int) -> str:
