@@ -297,7 +297,7 @@ def test_partners_on_real_headlines(huffpost: Path) -> None:
 
 
 def test_paired_bootstrap_by_hand() -> None:
-    from pergen.reports.swap import _value_fn, paired_bootstrap
+    from pergen.reports.swapstats import _value_fn, paired_bootstrap
 
     mean = _value_fn("accuracy", 2)
     assert paired_bootstrap(mean, [1, 1, 1, 1], [0, 0, 0, 0], seed=0) == (1.0, 1.0, 1.0)

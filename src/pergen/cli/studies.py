@@ -100,7 +100,7 @@ def report_cmd(run_dir: Path = typer.Argument(..., help="A folder written by `pe
     """Write RUN_DIR/report.html (self-contained) and report.md: results, winning rates,
     oracle bounds and selector success rates; for a cold-start sweep folder, its curves."""
     if (run_dir / "cold_start.json").exists() and not (run_dir / "metrics.json").exists():
-        from ..studies.coldstart import write_report as write_cold_report
+        from ..reports.coldstart import write_report as write_cold_report
         html_path, md_path = write_cold_report(run_dir)
         err.print(f"report: {html_path} and {md_path}")
         return

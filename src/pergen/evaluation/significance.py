@@ -151,7 +151,7 @@ def bootstrap_interval(statistic: Callable[[np.ndarray], float], n: int, seed: i
 
     A paired difference passes ``lambda i: value(a[i]) - value(b[i])``: both systems see
     the same resample. The draws are those of ``rng.integers(0, n, (rounds, n))``, as
-    `pergen.reports.swap` draws them, so the same seed gives the same resamples there.
+    `pergen.reports.swapstats` draws them, so the same seed gives the same resamples there.
     """
     if n < 2:
         point = float(statistic(np.arange(n)))

@@ -1,4 +1,8 @@
-"""Comparison tables of a run: terminal (rich), Markdown and `significance.json`."""
+"""The results table of a run as it is written and shown: ``significance.json`` and
+``table.md`` in the run folder (what `pergen evaluate` writes), and the terminal table
+(rich) the CLI prints. The cells themselves (values, p-values, +/- marks) are computed
+in `pergen.reports.tables`; this module only lays them out, so the run report's
+results table (`pergen.reports.render`) reuses `markdown_table` and says the same."""
 
 from __future__ import annotations
 

@@ -1,21 +1,23 @@
 """The findings page: ``findings.md``, ``findings.html`` and ``findings.json``.
 
 Rendered from the summary `pergen.studies.findings` builds (what ``findings.json`` holds), so a
-page can be rebuilt from the JSON alone. The HTML is self-contained in the run report's
-style (`pergen.reports.run.CSS`: inline CSS, no scripts, no external URLs); every string
-from the summary is escaped, as the run report escapes what it reads.
+page can be rebuilt from the JSON alone; the study runs the claims and decides the
+verdicts, this module only words and lays them out (and never imports the study). The
+HTML is self-contained in the run report's style (`pergen.reports.markup.CSS`: inline CSS,
+no scripts, no external URLs); every string from the summary is escaped, as the run
+report escapes what it reads.
 """
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..llm.base import MODELS
+from ..registry import Spec
 from ..run.storage import atomic_write_json, atomic_write_text
-from .run import CSS
+from .markup import CSS, document, h, md
 
 JSON_NAME, MD_NAME, HTML_NAME = "findings.json", "findings.md", "findings.html"
 VERDICT_CSS = """table{font-size:.85rem}body{max-width:80rem}
@@ -24,15 +26,16 @@ HEADER = ["claim (note)", "A", "B", "note says", "n", "{m}: A / B", "effect [95%
           "verdict ({m})", "gold-loglik effect [95% CI]", "p", "gold-loglik verdict"]
 
 
-SMALL_MODELS = {"smollm2": "SmolLM2-135M-Instruct", "gemma3-270m": "Gemma 3 270M",
-                "qwen2.5-coder-0.5b": "Qwen2.5-Coder-0.5B-Instruct",
-                "qwen2.5-coder-1.5b": "Qwen2.5-Coder-1.5B-Instruct"}
-"""Embedded models, all small: the page says so where it explains its verdicts."""
+def small_model(name: str) -> str | None:
+    """The full name of a registered small model (its `ModelFacts.small`), else None: the
+    page says so where it explains its verdicts."""
+    spec = Spec.parse(name)
+    return MODELS.facts(spec).small if spec.name in MODELS else None
 
 
 def describe_model(name: str) -> str:
-    base = name.partition(":")[0]
-    return f"{name} ({SMALL_MODELS[base]}, a small model)" if base in SMALL_MODELS else name
+    small = small_model(name)
+    return f"{name} ({small}, a small model)" if small else name
 
 
 def limits(summary: Mapping[str, Any]) -> str:
@@ -51,7 +54,7 @@ def limits(summary: Mapping[str, Any]) -> str:
                     f"±{widths[len(widths) // 2]:.3g} (the median half-width of the 95% "
                     "intervals) cannot reach significance, so 'inconclusive at this n' is no "
                     "evidence against a claim.")
-    if model.partition(":")[0] in SMALL_MODELS:
+    if small_model(model):
         text.append("A small model may use little of any profile, which shrinks every "
                     "effect: a larger model (--model) may decide what this one leaves open.")
     finer = [r for r in measured if r["gold_loglik"] and r["gold_loglik"]["p"] < alpha
@@ -119,7 +122,7 @@ def lines(summary: Mapping[str, Any]) -> list[str]:
 
 
 def header(summary: Mapping[str, Any]) -> list[str]:
-    return [h.format(m=summary["metric"]) for h in HEADER]
+    return [x.format(m=summary["metric"]) for x in HEADER]
 
 
 def intro(summary: Mapping[str, Any]) -> list[str]:
@@ -172,30 +175,21 @@ def claim_lines(summary: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _md(text: object) -> str:
-    escaped = html.escape(str(text), quote=False).replace("\r", " ").replace("\n", " ")
-    return re.sub(r"([\\`*\[\]|])", r"\\\1", escaped)
-
-
 def markdown(summary: Mapping[str, Any]) -> str:
     head = header(summary)
-    lines = [f"# Findings: the research notes' claims on {_md(Path(summary['data']).name)}", ""]
-    lines += [_md(p) + "\n" for p in intro(summary)]
-    lines += [f"**Warning** ({_md(n)}): {_md(w)}\n" for n, w in summary["warnings"].items()]
-    lines += ["## Verdicts", "", "| " + " | ".join(_md(h) for h in head) + " |",
+    lines = [f"# Findings: the research notes' claims on {md(Path(summary['data']).name)}", ""]
+    lines += [md(p) + "\n" for p in intro(summary)]
+    lines += [f"**Warning** ({md(n)}): {md(w)}\n" for n, w in summary["warnings"].items()]
+    lines += ["## Verdicts", "", "| " + " | ".join(md(x) for x in head) + " |",
               "|---" * len(head) + "|"]
-    lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows(summary)]
-    lines += ["", "## The claims", ""] + [f"- {_md(x)}" for x in claim_lines(summary)]
-    lines += ["", "## How to read it", ""] + [f"- {_md(x)}" for x in legend(summary)]
+    lines += ["| " + " | ".join(md(c) for c in row) + " |" for row in rows(summary)]
+    lines += ["", "## The claims", ""] + [f"- {md(x)}" for x in claim_lines(summary)]
+    lines += ["", "## How to read it", ""] + [f"- {md(x)}" for x in legend(summary)]
     return "\n".join(lines) + "\n"
 
 
-def _h(text: object) -> str:
-    return html.escape(str(text))
-
-
 def _table(head: Sequence[str], body: Sequence[Sequence[str]]) -> str:
-    verdict_cols = {i for i, h in enumerate(head) if "verdict" in h}
+    verdict_cols = {i for i, x in enumerate(head) if "verdict" in x}
     cells = []
     for row in body:
         tds = []
@@ -204,26 +198,23 @@ def _table(head: Sequence[str], body: Sequence[Sequence[str]]) -> str:
             kind = verdict if verdict in ("reproduced", "contradicted") else \
                 ("num" if i >= 4 and i not in verdict_cols else "")
             attr = f" class={kind}" if kind else ""
-            tds.append(f"<td{attr}>{_h(c)}</td>")
+            tds.append(f"<td{attr}>{h(c)}</td>")
         cells.append("<tr>" + "".join(tds) + "</tr>\n")
-    th = "".join(f"<th>{_h(h)}</th>" for h in head)
+    th = "".join(f"<th>{h(x)}</th>" for x in head)
     return f"<table><thead><tr>{th}</tr></thead><tbody>\n{''.join(cells)}</tbody></table>"
 
 
 def render_html(summary: Mapping[str, Any]) -> str:
     title = f"Findings: the research notes' claims on {Path(summary['data']).name}"
-    parts = [f"<h1>{_h(title)}</h1>", *(f"<p class=note>{_h(p)}</p>" for p in intro(summary)),
-             *(f"<p class=warn><b>Warning</b> ({_h(n)}): {_h(w)}</p>"
+    parts = [f"<h1>{h(title)}</h1>", *(f"<p class=note>{h(p)}</p>" for p in intro(summary)),
+             *(f"<p class=warn><b>Warning</b> ({h(n)}): {h(w)}</p>"
                for n, w in summary["warnings"].items()),
              "<h2>Verdicts</h2>", _table(header(summary), rows(summary)),
              "<h2>The claims</h2>", "<ul>",
-             *(f"<li>{_h(x)}</li>" for x in claim_lines(summary)), "</ul>",
+             *(f"<li>{h(x)}</li>" for x in claim_lines(summary)), "</ul>",
              "<h2>How to read it</h2>", "<ul>",
-             *(f"<li class=note>{_h(x)}</li>" for x in legend(summary)), "</ul>"]
-    body = "\n".join(parts)
-    return (f"<!DOCTYPE html>\n<html lang=en>\n<head>\n<meta charset=utf-8>\n"
-            f"<title>pergen {_h(title)}</title>\n<style>\n{CSS}\n{VERDICT_CSS}\n</style>\n"
-            f"</head>\n<body>\n{body}\n</body>\n</html>\n")
+             *(f"<li class=note>{h(x)}</li>" for x in legend(summary)), "</ul>"]
+    return document(f"pergen {title}", "\n".join(parts), css=f"{CSS}\n{VERDICT_CSS}")
 
 
 def write_page(out: Path, summary: Mapping[str, Any]) -> tuple[Path, Path, Path]:

@@ -1,17 +1,16 @@
-"""Selective prediction in the report and `pergen score`: a table, the risk-coverage curve
-and the reliability diagram, from the figures of `pergen.evaluation.abstention.selective_figures`
-(``OUT/selective.json``: retriever -> figures).
+"""Selective prediction (confidence and abstention): the run report's section and
+`pergen score`'s charts. A table, the risk-coverage curve and the reliability diagram,
+from the figures of `pergen.evaluation.abstention.selective_figures` (``OUT/selective.json``:
+retriever -> figures). Not the results table (`pergen.reports.comparison`) nor its
+significance cells (`pergen.reports.tables`): this is about *when* a run answers.
 
 Kept apart from `pergen.reports.run` so that `pergen score` draws the same charts
-without a run folder; every name read from a file is escaped here as there.
+without a run folder; every name read from a file is escaped (`pergen.reports.markup`).
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import json
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from ..errors import DataError
 from ..evaluation.abstention import COVERAGES, SELECTIVE_FILE
 from ..evaluation.metrics import LOWER_IS_BETTER
 from .charts import figure, png_of
+from .markup import h, html_table, img, md
 
 Summary = Mapping[str, Mapping[str, Any]]
 CURVE_PNG, RELIABILITY_PNG = "risk_coverage.png", "reliability.png"
@@ -167,35 +167,23 @@ def charts(summary: Summary) -> list[tuple[str, str, bytes]]:
 def markdown(summary: Summary, chart_files: Sequence[tuple[str, str]]) -> str:
     """The report's section; `chart_files` are (file, title) written next to it."""
     header, rows = table(summary)
-    esc = _md
     out = ["## Confidence and abstention", ""]
     if header:
-        out += ["| " + " | ".join(esc(h) for h in header) + " |",
+        out += ["| " + " | ".join(md(x) for x in header) + " |",
                 "|---|" + "---|" * (len(header) - 1)]
-        out += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
-        out += ["", esc(RULE), ""]
-    out += [esc(n) + "\n" for n in notes(summary)]
-    out += [f"![{esc(title)}]({file})\n" for file, title in chart_files]
+        out += ["| " + " | ".join(md(c) for c in row) + " |" for row in rows]
+        out += ["", md(RULE), ""]
+    out += [md(n) + "\n" for n in notes(summary)]
+    out += [f"![{md(title)}]({file})\n" for file, title in chart_files]
     return "\n".join(out) + "\n"
 
 
 def html_section(summary: Summary, chart_list: Sequence[tuple[str, str, bytes]]) -> str:
+    """The report page's section: the table, the rule, the notes and the charts inlined."""
     header, rows = table(summary)
     parts = ["<h2>Confidence and abstention</h2>"]
     if header:
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-        body = "".join("<tr>" + "".join(f"<td{' class=num' if i else ''}>{html.escape(c)}</td>"
-                                         for i, c in enumerate(row)) + "</tr>\n" for row in rows)
-        parts += [f"<table><thead><tr>{head}</tr></thead><tbody>\n{body}</tbody></table>",
-                  f"<p class=note>{html.escape(RULE)}</p>"]
-    parts += [f"<p class=note>{html.escape(n)}</p>" for n in notes(summary)]
-    for _, title, png in chart_list:
-        data = base64.b64encode(png).decode("ascii")
-        parts.append(f'<img alt="{html.escape(title)}" src="data:image/png;base64,{data}">')
+        parts += [html_table(header, rows), f"<p class=note>{h(RULE)}</p>"]
+    parts += [f"<p class=note>{h(n)}</p>" for n in notes(summary)]
+    parts += [img(title, png) for _, title, png in chart_list]
     return "\n".join(parts)
-
-
-def _md(text: object) -> str:
-    """Escaped for Markdown, as `pergen.reports.run` escapes."""
-    escaped = html.escape(str(text), quote=False).replace("\r", " ").replace("\n", " ")
-    return re.sub(r"([\\`*\[\]|])", r"\\\1", escaped)

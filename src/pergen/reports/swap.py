@@ -1,17 +1,10 @@
-"""The swap study's figures: drops against the user's own profile, with intervals.
+"""The swap study's files: ``swap.json``, the table ``swap.md`` and the chart ``swap.png``.
 
-For every swapped condition and metric (the task's, and gold-loglik where the model
-scores text), the *drop* is metric(own) - metric(swapped), signed so that a positive drop
-is always a loss (for MAE/RMSE: swapped - own). Its 95% interval is a paired percentile
-bootstrap over questions (`BOOTSTRAP_ROUNDS` resamples of the question ids, each drop
-recomputed from the metric's units, so macro-F1 and RMSE are recomputed, not averaged),
-seeded by the study's seed; its p-value is the metric's paired test
-(`pergen.evaluation.significance.compare`). Where a run folder holds ``confidence.json``
-({question id: confidence in [0, 1]}), the mean confidence gets the same interval.
-
-Two contrasts read the U-shape directly: *near miss* (the most similar partner's drop
-minus the random partner's; PRIME's claim is that it is positive) and *far miss* (the
-least similar partner's minus random's).
+The numbers (drops against the own profile, intervals, p-values, contrasts) are
+`pergen.reports.swapstats`'s; this module reads each condition's confidences, writes the
+summary and lays it out. The study (`pergen.studies.swap`) runs the conditions and calls
+`write_study`; nothing here imports it, and the condition names both use come from
+`pergen.studies.swapconditions`.
 """
 
 from __future__ import annotations
@@ -20,75 +13,36 @@ import contextlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..errors import MissingExtraError
-from ..evaluation.metrics import GOLD_LOGLIK, METRICS, macro_f1_of_ids
-from ..evaluation.significance import compare
-from ..run.folder import RetrieverRun, slug
+from ..evaluation.metrics import GOLD_LOGLIK
+from ..run.folder import slug
 from ..run.storage import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ..studies.swapconditions import LEAST, MOST, OWN, RANDOM, bin_name
 from ..tasks import TaskSpec
-from .run import png_of
+from .charts import figure, png_of
+from .swapstats import StudyRuns, bin_word, label_of, summarize
 from .tables import ALPHA
 
-if TYPE_CHECKING:
-    from ..studies.swap import SwapStudy
-
-BOOTSTRAP_ROUNDS = 1000
 CONFIDENCE = "confidence.json"
-LABELS = {"own": "own profile", "most": "most similar", "random": "random",
-          "least": "least similar"}
 
 
-def _bin_word(bins: int) -> str:
-    return "decile" if bins == 10 else "bin"
-
-
-def label_of(condition: str, bins: int = 10) -> str:
-    if condition.startswith("bin-"):
-        return f"similarity {_bin_word(bins)} {int(condition.removeprefix('bin-'))}"
-    return LABELS.get(condition, condition)
-
-
-def _value_fn(metric: str, n_labels: int) -> Callable[[np.ndarray], Any]:
-    """The metric recomputed from its units along the last axes: (n,) or (n, 2) units give
-    a number, (rounds, n[, 2]) resamples one number per round. Macro-F1 is taken over the
-    task's whole label set, so that two resamples are on the same scale."""
-    spec = METRICS[metric]
-    if metric == "f1":
-        def f1(u: np.ndarray) -> Any:
-            rows = u.reshape(-1, *u.shape[-2:]).astype(int)
-            values = [macro_f1_of_ids(r[:, 0], r[:, 1], n_labels) for r in rows]
-            return np.array(values).reshape(u.shape[:-2])
-        return f1
-    if spec.from_units is METRICS["accuracy"].from_units:  # the plain mean
-        return lambda u: u.mean(axis=-1)
-    if metric == "rmse":
-        return lambda u: np.sqrt(u.mean(axis=-1))
-    def other(u: np.ndarray) -> Any:  # one recomputation per resample
-        rows = u.reshape(-1, u.shape[-1])
-        return np.array([spec.from_units(list(r)) for r in rows]).reshape(u.shape[:-1])
-    return other
-
-
-def _mean(values: np.ndarray) -> Any:
-    return values.mean(axis=-1)
-
-
-def paired_bootstrap(value: Callable[[np.ndarray], Any], a: Sequence[Any], b: Sequence[Any],
-                     seed: int, rounds: int = BOOTSTRAP_ROUNDS) -> tuple[float, float, float]:
-    """value(a) - value(b) on all questions, and its 95% percentile interval over `rounds`
-    paired resamples of the questions (the same resample for both). `value` maps units
-    along the last axes (see `_value_fn`), so all rounds are computed at once."""
-    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    point = float(value(x) - value(y))
-    if len(x) < 2:
-        return point, point, point
-    idx = np.random.default_rng(seed).integers(0, len(x), (rounds, len(x)))
-    lo, hi = np.percentile(value(x[idx]) - value(y[idx]), [2.5, 97.5])
-    return point, float(lo), float(hi)
+def write_study(out: Path, study: StudyRuns, task: TaskSpec, retriever: str, ids: Sequence[str],
+                meta: dict[str, Any]) -> dict[str, Any]:
+    """``swap.json``, ``swap.md`` and ``swap.png`` (when the `report` extra is installed:
+    `pergen.reports.charts`) of a finished study; returns the summary."""
+    confidences = {c: read_confidence(out / c / slug(retriever), ids)
+                   or _complete(study.runs[c].confidence, ids) for c in study.runs}
+    summary = summarize(study, task, ids, confidences, {"retriever": retriever, **meta})
+    atomic_write_json(out / "swap.json", summary)
+    atomic_write_text(out / "swap.md", markdown(summary))
+    if summary["metrics"]:
+        with contextlib.suppress(MissingExtraError):  # the chart needs the report extra
+            atomic_write_bytes(out / "swap.png", chart(summary))
+    return summary
 
 
 def read_confidence(run_dir: Path, ids: Sequence[str]) -> list[float] | None:
@@ -107,67 +61,6 @@ def read_confidence(run_dir: Path, ids: Sequence[str]) -> list[float] | None:
 
 def _complete(values: dict[str, float], ids: Sequence[str]) -> list[float] | None:
     return [values[qid] for qid in ids] if all(qid in values for qid in ids) else None
-
-
-def summarize(study: SwapStudy, task: TaskSpec, ids: Sequence[str], confidences:
-              dict[str, list[float] | None], meta: dict[str, Any]) -> dict[str, Any]:
-    """The study as ``swap.json`` holds it (see the module docstring)."""
-    seed = int(meta.get("seed", 0))
-    own = study.runs["own"]
-    metrics = [m for m in own.metrics if all(m in r.metrics for r in study.runs.values())]
-    n_labels = len(task.labels or ())
-    rows: dict[str, Any] = {}
-    for condition, run in study.runs.items():
-        row: dict[str, Any] = {"label": label_of(condition, int(meta.get("bins", 10))),
-                               "metrics": dict(run.metrics)}
-        partners = study.partners.get(condition)
-        if partners is not None:
-            shown = [p for p in partners.values() if p.user is not None]
-            row["similarity"] = float(np.mean([p.similarity for p in shown])) if shown else None
-            row["rank"] = float(np.mean([p.rank for p in shown])) if shown else None
-            row["without_partner"] = len(partners) - len(shown)
-            row["items"] = float(np.mean([p.items for p in partners.values()]))
-            row["dropped_gold_items"] = sum(p.dropped for p in partners.values())
-            row["drop"] = {m: _drop(m, own, run, n_labels, seed) for m in metrics}
-        conf = confidences.get(condition)
-        if conf is not None:
-            point, lo, hi = paired_bootstrap(_mean, conf, [0.0] * len(conf), seed)
-            row["confidence"] = {"mean": point, "ci": [lo, hi]}
-        rows[condition] = row
-    contrasts = {}
-    for name, a in (("near miss (most similar vs random)", "most"),
-                    ("far miss (least similar vs random)", "least")):
-        if a in study.runs and "random" in study.runs:
-            contrasts[name] = {m: _drop(m, study.runs["random"], study.runs[a], n_labels, seed)
-                               for m in metrics}
-    return {"task": task.name, "n": len(ids), "metrics": metrics, **meta,
-            "bootstrap_rounds": BOOTSTRAP_ROUNDS, "conditions": rows, "contrasts": contrasts}
-
-
-def _drop(metric: str, base: RetrieverRun, other: RetrieverRun, n_labels: int, seed: int
-          ) -> dict[str, Any]:
-    """metric(base) - metric(other), as a loss (see the module docstring), CI and p."""
-    a, b = base.units.get(metric), other.units.get(metric)
-    assert a is not None and b is not None
-    point, lo, hi = paired_bootstrap(_value_fn(metric, n_labels), a, b, seed)
-    if METRICS[metric].lower_is_better:
-        point, lo, hi = -point, -hi, -lo
-    return {"value": point, "ci": [lo, hi], "p": compare(metric, a, b).p_value}
-
-
-def write_study(out: Path, study: SwapStudy, task: TaskSpec, retriever: str, ids: Sequence[str],
-                meta: dict[str, Any]) -> dict[str, Any]:
-    """``swap.json``, ``swap.md`` and ``swap.png`` (when matplotlib is installed: the
-    `report` extra) of a finished study; returns the summary."""
-    confidences = {c: read_confidence(out / c / slug(retriever), ids)
-                   or _complete(study.runs[c].confidence, ids) for c in study.runs}
-    summary = summarize(study, task, ids, confidences, {"retriever": retriever, **meta})
-    atomic_write_json(out / "swap.json", summary)
-    atomic_write_text(out / "swap.md", markdown(summary))
-    if summary["metrics"]:
-        with contextlib.suppress(MissingExtraError):  # the chart needs the report extra
-            atomic_write_bytes(out / "swap.png", chart(summary))
-    return summary
 
 
 def _ci(d: dict[str, Any] | None) -> str:
@@ -190,32 +83,52 @@ def markdown(summary: dict[str, Any]) -> str:
     for m in metrics:
         head += [m, f"{m} drop [95% CI]", "p"]
     head += ["confidence [95% CI]"] if with_conf else []
+    word = bin_word(int(summary.get("bins", 10)))
     lines = [f"# Swap study: {summary['task']}, {summary['retriever']}", "",
              f"{summary['n']} questions; model {summary.get('model', '?')}, k "
              f"{summary.get('k', '?')}, seed {summary.get('seed')}, "
-             f"{summary.get('bins')} similarity {_bin_word(int(summary.get('bins', 10)))}s "
-             f"({_bin_word(int(summary.get('bins', 10)))} 1: most similar).", "",
+             f"{summary.get('bins')} similarity {word}s ({word} 1: most similar).", "",
              "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-    for row in rows.values():
-        sim = row.get("similarity")
-        cells = [row["label"], "" if sim is None else f"{sim:.3f}"]
-        for m in metrics:
-            drop = row.get("drop", {}).get(m)
-            value = row["metrics"].get(m)
-            cells += ["" if value is None else f"{value:.4f}", _ci(drop), _p(drop)]
-        if with_conf:
-            c = row.get("confidence")
-            cells.append(f"{c['mean']:.3f} [{c['ci'][0]:.3f}, {c['ci'][1]:.3f}]" if c else "")
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["| " + " | ".join(_cells(row, metrics, with_conf)) + " |" for row in rows.values()]
     lines += ["", "Drop: metric with the own profile minus with the swapped-in one (a loss is "
               "positive; for MAE/RMSE the other way round), paired bootstrap over questions "
               f"({summary['bootstrap_rounds']} resamples); p: the metric's paired test.", ""]
-    for name, by_metric in summary["contrasts"].items():
+    lines += _contrast_lines(summary["contrasts"])
+    notes = _notes(rows)
+    if notes:
+        lines += [""] + [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"
+
+
+def _cells(row: dict[str, Any], metrics: Sequence[str], with_conf: bool) -> list[str]:
+    """A condition's table row: its label, partner similarity, each metric with its drop
+    (interval and p) and, when any run measured it, the mean confidence."""
+    sim = row.get("similarity")
+    cells = [row["label"], "" if sim is None else f"{sim:.3f}"]
+    for m in metrics:
+        drop = row.get("drop", {}).get(m)
+        value = row["metrics"].get(m)
+        cells += ["" if value is None else f"{value:.4f}", _ci(drop), _p(drop)]
+    if with_conf:
+        c = row.get("confidence")
+        cells.append(f"{c['mean']:.3f} [{c['ci'][0]:.3f}, {c['ci'][1]:.3f}]" if c else "")
+    return cells
+
+
+def _contrast_lines(contrasts: dict[str, dict[str, Any]]) -> list[str]:
+    """The near- and far-miss contrasts, each with the direction its test supports."""
+    lines = []
+    for name, by_metric in contrasts.items():
         for m, d in by_metric.items():
             verdict = ("larger" if d["value"] > 0 else "smaller") if d["p"] < ALPHA else \
                 "not different at this n"
             lines.append(f"- {name}, {m}: drop difference {_ci(d)}, p = {d['p']:.3g} "
                          f"({verdict})")
+    return lines
+
+
+def _notes(rows: dict[str, Any]) -> list[str]:
+    """What qualifies the drops: questions left without a partner, gold items left out."""
     missing = {c: r["without_partner"] for c, r in rows.items() if r.get("without_partner")}
     dropped = sum(r.get("dropped_gold_items", 0) for r in rows.values())
     notes = []
@@ -223,21 +136,7 @@ def markdown(summary: dict[str, Any]) -> str:
         notes.append(f"questions without any partner (empty profile): {max(missing.values())}")
     if dropped:
         notes.append(f"partner items left out for equalling the gold output: {dropped}")
-    if notes:
-        lines += [""] + [f"- {n}" for n in notes]
-    return "\n".join(lines) + "\n"
-
-
-def chart(summary: dict[str, Any]) -> bytes:
-    """PNG: one panel per measure (the task's first metric's drop, gold-loglik's drop,
-    mean confidence), x the similarity bin with most/least similar at the ends, random
-    as a dashed line with its interval as a band; error bars are the 95% intervals."""
-    try:
-        from matplotlib import rc_context
-    except ImportError:
-        raise MissingExtraError("matplotlib", "report") from None
-    with rc_context({"text.parse_math": False}):
-        return _draw(summary)
+    return notes
 
 
 def _panels(summary: dict[str, Any]) -> list[tuple[str, Callable[[dict[str, Any]], Any]]]:
@@ -265,46 +164,51 @@ def _point(d: dict[str, Any] | None) -> tuple[float, float, float] | None:
     return None if not d else (d["value"], d["ci"][0], d["ci"][1])
 
 
-def _draw(summary: dict[str, Any]) -> bytes:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
+def chart(summary: dict[str, Any]) -> bytes:
+    """PNG: one panel per measure (the task's first metric's drop, gold-loglik's drop,
+    mean confidence), x the similarity bin with most/least similar at the ends, random
+    as a dashed line with its interval as a band; error bars are the 95% intervals."""
     rows = summary["conditions"]
     bins = int(summary.get("bins", 10))
     panels = _panels(summary)
-    fig = Figure(figsize=(5.5 * len(panels), 4), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    for i, (title, get) in enumerate(panels):
-        ax = fig.add_subplot(1, len(panels), i + 1)
-        xs = [("most", 0), *((f"bin-{b:02d}", b) for b in range(1, bins + 1)),
-              ("least", bins + 1)]
-        line = [(x, p) for c, x in xs if c in rows and (p := get(rows[c])) is not None]
-        binned = [(x, p) for x, p in line if 1 <= x <= bins]
-        if binned:
-            ax.errorbar([x for x, _ in binned], [p[0] for _, p in binned],
-                        yerr=_yerr([p for _, p in binned]), marker="o", capsize=3,
-                        label=f"partner from a similarity {_bin_word(bins)}")
-        for c, x, marker in (("most", 0, "v"), ("least", bins + 1, "^")):
-            p = get(rows[c]) if c in rows else None
-            if p is not None:
-                ax.errorbar([x], [p[0]], yerr=_yerr([p]), marker=marker, markersize=9,
-                            capsize=3, linestyle="none", label=label_of(c))
-        rnd = get(rows["random"]) if "random" in rows else None
-        if rnd is not None:
-            ax.axhline(rnd[0], color="grey", linestyle="--", label="random partner")
-            ax.axhspan(rnd[1], rnd[2], color="grey", alpha=0.15)
-        if title != "mean confidence":
-            ax.axhline(0.0, color="black", linewidth=0.6)
-        else:
-            own = get(rows["own"]) if "own" in rows else None
-            if own is not None:
-                ax.axhline(own[0], color="black", linestyle=":", label="own profile")
-        ax.set_xticks(range(bins + 2), ["most", *(str(b) for b in range(1, bins + 1)), "least"])
-        ax.set_xlabel(f"similarity {_bin_word(bins)} of the swapped-in profile "
-                      "(1: most similar)")
-        ax.set_title(title)
-        ax.legend(fontsize=7)
-    return png_of(fig)
+    with figure(5.5 * len(panels), 4) as fig:
+        for i, (title, get) in enumerate(panels):
+            _panel(fig.add_subplot(1, len(panels), i + 1), title, get, rows, bins)
+        return png_of(fig)
+
+
+def _panel(ax: Any, title: str, get: Callable[[dict[str, Any]], Any], rows: dict[str, Any],
+           bins: int) -> None:
+    """One measure against the partner's similarity: the bins as a line, most and least
+    similar at the ends, the random partner (and, for confidence, the own profile) as
+    horizontal references."""
+    xs = [(MOST, 0), *((bin_name(b), b) for b in range(1, bins + 1)), (LEAST, bins + 1)]
+    line = [(x, p) for c, x in xs if c in rows and (p := get(rows[c])) is not None]
+    binned = [(x, p) for x, p in line if 1 <= x <= bins]
+    if binned:
+        ax.errorbar([x for x, _ in binned], [p[0] for _, p in binned],
+                    yerr=_yerr([p for _, p in binned]), marker="o", capsize=3,
+                    label=f"partner from a similarity {bin_word(bins)}")
+    for c, x, marker in ((MOST, 0, "v"), (LEAST, bins + 1, "^")):
+        p = get(rows[c]) if c in rows else None
+        if p is not None:
+            ax.errorbar([x], [p[0]], yerr=_yerr([p]), marker=marker, markersize=9,
+                        capsize=3, linestyle="none", label=label_of(c))
+    rnd = get(rows[RANDOM]) if RANDOM in rows else None
+    if rnd is not None:
+        ax.axhline(rnd[0], color="grey", linestyle="--", label="random partner")
+        ax.axhspan(rnd[1], rnd[2], color="grey", alpha=0.15)
+    if title != "mean confidence":
+        ax.axhline(0.0, color="black", linewidth=0.6)
+    else:
+        own = get(rows[OWN]) if OWN in rows else None
+        if own is not None:
+            ax.axhline(own[0], color="black", linestyle=":", label="own profile")
+    ax.set_xticks(range(bins + 2), ["most", *(str(b) for b in range(1, bins + 1)), "least"])
+    ax.set_xlabel(f"similarity {bin_word(bins)} of the swapped-in profile "
+                  "(1: most similar)")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
 
 
 def _yerr(points: Sequence[tuple[float, float, float]]) -> np.ndarray:

@@ -1,4 +1,7 @@
-"""The paper's Table-3 view: metrics per retriever with significance against a baseline."""
+"""The numbers behind the paper's Table-3 view: per retriever and metric, a `Cell` (the
+value, its p-value against a baseline, better or worse), and every pair of retrievers
+tested (`all_pairs`). No layout here: `pergen.reports.comparison` writes and prints
+these cells, the run report renders them; `ALPHA` is the significance level of all."""
 
 from __future__ import annotations
 

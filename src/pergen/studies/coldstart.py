@@ -13,13 +13,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, MissingExtraError
-from ..evaluation.metrics import GOLD_LOGLIK
-from ..reports.run import png_of
+from ..errors import ConfigError
+from ..reports.coldstart import write_study
 from ..run.config import RunConfig
 from ..run.folder import RetrieverRun
 from ..run.pipeline import evaluate
-from ..run.storage import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 
 def cap_name(cap: int | None) -> str:
@@ -46,101 +44,8 @@ def sweep(data_dir: str | Path, split: str, retrievers: Iterable[str] | None,
     table = {level: {cap: {r: run.metrics for r, run in runs.items()}
                      for (lv, cap), runs in results.items() if lv == level}
              for level in dict.fromkeys(levels)}
-    atomic_write_json(out / "cold_start.json", table)
-    atomic_write_text(out / "cold_start.md", markdown(table))
-    if any(run.metrics for runs in results.values() for run in runs.values()):
-        atomic_write_bytes(out / "cold_start.png", chart(table))
+    write_study(out, table)
     return results
-
-
-def _metrics(table: dict[str, Any]) -> list[str]:
-    for by_cap in table.values():
-        for by_retriever in by_cap.values():
-            for metrics in by_retriever.values():
-                return list(metrics)
-    return []
-
-
-def markdown(table: dict[str, dict[str, dict[str, dict[str, float]]]]) -> str:
-    """One row per (level, retriever), one column per cap, for each metric."""
-    caps = list(dict.fromkeys(c for by_cap in table.values() for c in by_cap))
-    lines = ["# Cold-start study", ""]
-    for metric in _metrics(table):
-        lines += [f"## {metric}", "", "| level | retriever | " + " | ".join(f"N={c}" for c in caps)
-                  + " |", "|---|---|" + "---|" * len(caps)]
-        for level, by_cap in table.items():
-            retrievers = list(dict.fromkeys(r for runs in by_cap.values() for r in runs))
-            for r in retrievers:
-                cells = [f"{by_cap[c][r][metric]:.4f}" if c in by_cap and r in by_cap[c]
-                         and metric in by_cap[c][r] else "" for c in caps]
-                lines.append(f"| {level} | {r} | " + " | ".join(cells) + " |")
-        lines.append("")
-    lines.append("N: the user's most recent profile items kept (all: the whole profile).")
-    return "\n".join(lines) + "\n"
-
-
-def chart(table: dict[str, dict[str, dict[str, dict[str, float]]]]) -> bytes:
-    """PNG: one panel per metric (the task's first, and gold-loglik when measured), x the
-    cap (evenly spaced, labelled), one line per (level, retriever)."""
-    try:
-        from matplotlib import rc_context
-    except ImportError:
-        raise MissingExtraError("matplotlib", "report") from None
-    with rc_context({"text.parse_math": False}):  # a "$x$" retriever name is text, not TeX
-        return _draw(table)
-
-
-def _draw(table: dict[str, dict[str, dict[str, dict[str, float]]]]) -> bytes:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    metrics = _metrics(table)
-    shown = [metrics[0]] + ([GOLD_LOGLIK] if GOLD_LOGLIK in metrics[1:] else [])
-    caps = list(dict.fromkeys(c for by_cap in table.values() for c in by_cap))
-    fig = Figure(figsize=(5.5 * len(shown), 4), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    for i, metric in enumerate(shown):
-        ax = fig.add_subplot(1, len(shown), i + 1)
-        for level, by_cap in table.items():
-            for r in dict.fromkeys(x for runs in by_cap.values() for x in runs):
-                points = [(j, by_cap[c][r][metric]) for j, c in enumerate(caps)
-                          if c in by_cap and r in by_cap[c] and metric in by_cap[c][r]]
-                if points:
-                    ax.plot(*zip(*points), marker="o", label=f"{level} / {r}")
-        ax.set_xticks(range(len(caps)), [str(c) for c in caps])
-        ax.set_xlabel("profile items kept (N most recent)")
-        ax.set_ylabel(metric)
-        ax.set_title(metric)
-        ax.legend(fontsize=7)
-    return png_of(fig)
-
-
-def write_report(sweep_dir: str | Path) -> tuple[Path, Path]:
-    """`report.html` (chart inlined) and `report.md` of a sweep folder, from its
-    ``cold_start.json``: what `pergen report` writes for a cold-start study."""
-    import base64
-    import html
-    import json
-
-    folder = Path(sweep_dir)
-    path = folder / "cold_start.json"
-    try:
-        table = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{path}: not a cold-start study ({e})") from None
-    text = markdown(table)
-    png = chart(table)
-    atomic_write_bytes(folder / "cold_start.png", png)
-    md_path, html_path = folder / "report.md", folder / "report.html"
-    atomic_write_text(md_path, text + "\n![cold-start curves](cold_start.png)\n")
-    body = "<pre>" + html.escape(text) + "</pre>"
-    data = base64.b64encode(png).decode("ascii")
-    atomic_write_text(html_path, "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
-                      f"<title>pergen cold-start study: {html.escape(folder.name)}</title></head>"
-                      f"<body><h1>Cold-start study</h1>{body}"
-                      f'<img alt="cold-start curves" src="data:image/png;base64,{data}">'
-                      "</body></html>\n")
-    return html_path, md_path
 
 
 def study(data_dir: str | Path, split: str, out_dir: str | Path, config: RunConfig,

@@ -65,8 +65,8 @@ from ..run.prepare import prepare_run
 from ..run.settings import check_retrievers
 from ..run.storage import atomic_write_bytes, atomic_write_json, cache_dir
 from ..tasks import TaskSpec
+from .swapconditions import LEAST, MOST, OWN, RANDOM, bin_name
 
-OWN, MOST, RANDOM, LEAST = "own", "most", "random", "least"
 PARTNERS = "partners.json"
 EMBEDDINGS = "swap-embeddings"
 NOT_SWAP_OPTIONS = ("level", "persona_k", "personas", "persona_select", "min_profile",
@@ -74,10 +74,6 @@ NOT_SWAP_OPTIONS = ("level", "persona_k", "personas", "persona_select", "min_pro
                     "coverage", "fallback")
 """evaluate's options that the study sets itself, or that would undo the swap (levels, a
 fallback that answers from other profiles)."""
-
-
-def bin_name(b: int) -> str:
-    return f"bin-{b:02d}"
 
 
 def conditions(bins: int) -> list[str]:
@@ -255,7 +251,7 @@ class _Embeddings:
 
 @dataclass
 class SwapStudy:
-    """The runs of a study by condition, the partners, and the summary `swapreport` wrote."""
+    """The runs of a study by condition, the partners, and the summary `pergen.reports.swap` wrote."""
 
     runs: dict[str, RetrieverRun]
     partners: dict[str, dict[str, Partner]]
