@@ -118,7 +118,7 @@ def test_loglik_equals_a_direct_all_logits_computation(smol, smol_gguf):
     got = smol.loglik([req(prompt), req(prompt)], [target, target + " again"])
     ref = llama_cpp.Llama(model_path=str(smol_gguf), n_ctx=512, logits_all=True, verbose=False)
     for value, tgt in zip(got, [target, target + " again"]):
-        p, c = smol.prompt_ids(prompt), smol.tokenizer.encode(tgt)
+        p, c = smol.prompt_ids(req(prompt)), smol.tokenizer.encode(tgt)
         ref.reset()
         ref.eval(p + c)
         rows = np.asarray(ref.scores[len(p) - 1:len(p) + len(c) - 1], dtype=np.float64)
@@ -248,3 +248,22 @@ def test_device_cuda_is_refused_on_a_cpu_build() -> None:
         assert _gpu_layers("auto") == 0
         with pytest.raises(ConfigError, match="built for the CPU only"):
             _gpu_layers("cuda")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task_name", ["LaMP_4", "LaMP_3", "LaMP_2"])
+def test_chat_turns_go_through_the_models_own_template(smol: Any, task_name: str) -> None:
+    """Each task kind's chat prompt (generation, rating, label) reaches the model as the
+    GGUF's ChatML turns, in order, with the generation prompt last."""
+    from pergen.data.records import ProfileItem
+    from pergen.prompts import PromptOptions
+    from pergen.prompts.chat import build_chat
+
+    task = get_task(task_name)
+    fields = {f: f"{f} value" for f in (*task.input_fields, *task.output_fields)}
+    turns = build_chat(task, "question text", [ProfileItem("0", fields, 0)],
+                       smol.tokenizer, PromptOptions(k=1))
+    text = smol._llm.detokenize(smol.prompt_ids(Request(
+        prompt="", input="", retrieved=(), task=task, messages=turns)), special=True).decode()
+    expected = "".join(f"<|im_start|>{role}\n{content}<|im_end|>\n" for role, content in turns)
+    assert text == expected + "<|im_start|>assistant\n"

@@ -92,7 +92,7 @@ def test_loglik_prefers_sensible_continuation(smol):
 def test_tokenizer_roundtrip_without_special_tokens(smol):
     ids = smol.tokenizer.encode("Hello world")
     assert smol.tokenizer.decode(ids) == "Hello world"
-    assert len(smol.prompt_ids("Hello world")) > len(ids)  # chat template wraps the prompt
+    assert len(smol.prompt_ids(req("Hello world"))) > len(ids)  # chat template wraps the prompt
 
 
 @pytest.mark.slow
@@ -191,7 +191,7 @@ def test_gold_loglik_equals_a_direct_teacher_forced_computation(smol_path, tmp_p
     golds = {g["id"]: g["output"] for g in
              json.loads((data / "dev_outputs.json").read_text())["golds"]}
     for record in journal:
-        prompt = model.prompt_ids(record["prompt"])
+        prompt = model.prompt_ids(req(record["prompt"]))
         gold = model.tokenizer.encode(golds[record["id"]])
         with torch.inference_mode():
             logits = model.model(input_ids=torch.tensor([prompt + gold])).logits[0].float()

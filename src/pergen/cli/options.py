@@ -17,7 +17,7 @@ from ..evaluation.abstention import FALLBACKS
 from ..evaluation.confidence import CONFIDENCES
 from ..llm import DEVICES, MODELS
 from ..memory.levels import LEVELS, PERSONA_SELECT
-from ..prompts import POSITIONS
+from ..prompts import POSITIONS, PROMPT_STYLES
 from ..retrievers import RETRIEVERS
 from ..rspg.selectors import SELECTORS
 from ..run.settings import LABEL_MODES, MEMORIES, SUMMARIZERS
@@ -70,6 +70,10 @@ MaxLength = Annotated[int, option("max_length", "--max-length", "Prompt token bu
 View = Annotated[str, option("view", "--profile-view", listed(PROFILE_VIEWS))]
 Position = Annotated[str, option("position", "--profile-position",
                                  f"Profile {' or '.join(POSITIONS)} the input")]
+PromptStyle = Annotated[str, option("prompt_style", "--prompt-style", listed(PROMPT_STYLES)
+                                   + " (paper: the paper's templates; chat: the user's items "
+                                   "as example turns in the model's chat template; auto: the "
+                                   "task's own, paper unless its task file says chat)")]
 WithDate = Annotated[bool, option("with_date", "--with-date",
                                   "Append 'date: ...' to documents, as in the paper")]
 LabelMode = Annotated[str, option("label_mode", "--label-mode", listed(LABEL_MODES)

@@ -44,7 +44,7 @@ import numpy as np
 from scipy.special import softmax
 
 from ..data.records import Question
-from ..llm.base import Generator, LabelScorer, Request, can_score, is_llm
+from ..llm.base import Generator, LabelScorer, Request, can_score, is_llm, stored_request
 from ..run.storage import Journal
 from ..tasks import TaskSpec
 
@@ -127,7 +127,9 @@ def ask(method: str, model: Generator, requests: Sequence[Request], answers: Seq
         assert isinstance(model, LabelScorer)
         values = sequence_confidence(model, model.tokenizer, requests, answers)
         return [_entry(method, a, v) for a, v in zip(answers, values)]
-    asked = [replace(r, prompt=verbal_prompt(r.prompt, a)) for r, a in zip(requests, answers)]
+    # One user turn: the question about the answer follows the plain rendering of its prompt.
+    asked = [replace(r, prompt=verbal_prompt(r.prompt, a), messages=())
+             for r, a in zip(requests, answers)]
     replies = model.generate(asked, VERBAL_TOKENS)
     return [_entry(method, a, parse_verbal(t), t) for a, t in zip(answers, replies)]
 
@@ -168,8 +170,7 @@ def run_confidence(method: str, model: Generator, task: TaskSpec, journal: Journ
     todo = [q for q in questions if not _current(done[q.id].get(FIELD), method, predictions[q.id])]
     for start in range(0, len(todo), batch_size):
         batch = todo[start:start + batch_size]
-        requests = [Request(prompt=done[q.id]["prompt"], input=q.input, retrieved=(), task=task,
-                            profile=q.profile) for q in batch]
+        requests = [stored_request(done[q.id], q, task) for q in batch]
         entries = ask(method, model, requests, [predictions[q.id] for q in batch])
         journal.append([{**done[q.id], FIELD: e} for q, e in zip(batch, entries)])
     if todo:

@@ -9,7 +9,7 @@ on the two scoring methods, so a backend that implements them gets every one of 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeGuard, runtime_checkable
 
@@ -17,6 +17,9 @@ from ..data.records import ProfileItem, Question
 from ..registry import ModelFacts, Registry, Spec
 from ..retrievers.base import Retriever
 from ..tasks import TaskSpec
+
+Message = tuple[str, str]
+"""One chat turn: (role, content), role system, user or assistant."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,19 @@ class Request:
     task: TaskSpec
     profile: tuple[ProfileItem, ...] = ()
     retriever: Retriever | None = None
+    messages: tuple[Message, ...] = ()  # chat turns (prompt style chat); () means one user turn
+
+    def turns(self) -> tuple[Message, ...]:
+        """The chat turns a chat model reads: the messages, or the prompt as one user turn."""
+        return self.messages or (("user", self.prompt),)
+
+
+def stored_request(record: Mapping[str, Any], question: Question, task: TaskSpec) -> Request:
+    """The request of a journal record (its prompt, and its chat turns where it has them),
+    to score again what was answered before."""
+    turns = tuple((str(role), str(text)) for role, text in record.get("messages", ()))
+    return Request(prompt=record["prompt"], input=question.input, retrieved=(), task=task,
+                   profile=question.profile, messages=turns)
 
 
 @runtime_checkable

@@ -126,11 +126,14 @@ class LlamaCppModel(BaseGenerator):
                                    bos_token=text(self._llm.token_bos()))
 
     # -- prompt to ids --------------------------------------------------------------
-    def prompt_ids(self, prompt: str) -> list[int]:
-        """Token ids the model sees for a prompt: the chat template's, special tokens parsed."""
+    def prompt_ids(self, request: Request) -> list[int]:
+        """Token ids the model sees for a request: its turns through the chat template,
+        special tokens parsed (a base model reads the plain prompt)."""
         if self._formatter is None:
-            return list(self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False))
-        text = self._formatter(messages=[{"role": "user", "content": prompt}]).prompt
+            return list(self._llm.tokenize(request.prompt.encode("utf-8"), add_bos=True,
+                                           special=False))
+        turns = [{"role": role, "content": text} for role, text in request.turns()]
+        text = self._formatter(messages=turns).prompt  # type: ignore[arg-type]  # TypedDicts
         return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def _check_fits(self, n: int) -> None:
@@ -143,7 +146,7 @@ class LlamaCppModel(BaseGenerator):
         """Greedy answers, stripped of surrounding whitespace, in request order."""
         out = []
         for r in requests:
-            ids = self.prompt_ids(r.prompt)
+            ids = self.prompt_ids(r)
             self._check_fits(len(ids) + max_new_tokens)
             res = cast(dict[str, Any], self._llm.create_completion(
                 ids, max_tokens=max_new_tokens, temperature=0.0, top_k=1, top_p=1.0, min_p=0.0,
@@ -156,7 +159,7 @@ class LlamaCppModel(BaseGenerator):
         """Sum of log p(target tokens | prompt) for each (request, target) pair."""
         if len(requests) != len(targets):
             raise ConfigError(f"loglik: {len(requests)} requests but {len(targets)} targets")
-        return [self._score(self.prompt_ids(r.prompt), self.tokenizer.encode(t))
+        return [self._score(self.prompt_ids(r), self.tokenizer.encode(t))
                 for r, t in zip(requests, targets)]
 
     def label_scores(self, requests: Sequence[Request], labels: Sequence[str]
@@ -167,7 +170,7 @@ class LlamaCppModel(BaseGenerator):
         label_ids = [self.tokenizer.encode(lab) for lab in labels]
         out = []
         for r in requests:
-            prompt = self.prompt_ids(r.prompt)
+            prompt = self.prompt_ids(r)
             out.append([self._score(prompt, c) for c in label_ids])
         return out
 

@@ -36,7 +36,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..errors import BackendError, ConfigError, MissingExtraError
-from .base import MODELS, BaseGenerator, HFTokenizer, Request, Tokenizer, WhitespaceTokenizer
+from .base import (
+    MODELS,
+    BaseGenerator,
+    HFTokenizer,
+    Message,
+    Request,
+    Tokenizer,
+    WhitespaceTokenizer,
+)
 
 try:
     import httpx
@@ -86,12 +94,12 @@ class OpenAIModel(BaseGenerator):
 
     def generate(self, requests: Sequence[Request], max_new_tokens: int) -> list[str]:
         """One stripped answer per request, in order; raises `BackendError` on failure."""
-        return self._map(lambda p: self.complete(p, max_new_tokens), [r.prompt for r in requests])
+        return self._map(lambda r: self.complete(r.turns(), max_new_tokens), list(requests))
 
-    def complete(self, prompt: str, max_tokens: int) -> str:
-        """One chat completion for one prompt, with retries."""
-        body = {"model": self.model, "messages": [{"role": "user", "content": prompt}],
-                "temperature": 0, "max_tokens": max_tokens}
+    def complete(self, turns: Sequence[Message], max_tokens: int) -> str:
+        """One chat completion for these turns, with retries."""
+        body = {"model": self.model, "temperature": 0, "max_tokens": max_tokens,
+                "messages": [{"role": role, "content": text} for role, text in turns]}
         resp = self._post("/chat/completions", body)
         try:
             content = resp["choices"][0]["message"]["content"]
@@ -149,19 +157,20 @@ class OpenAIModel(BaseGenerator):
         not empty, so that `_target_logprobs` can check the alignment): without them,
         gold-loglik is skipped and scoring label modes are refused."""
         try:
-            self.continuation_logprob(self.scoring_text("Count on: 1, 2, 3,"), " 4, 5,",
+            self.continuation_logprob(self.scoring_text(_probe()), " 4, 5,",
                                       verify=True)
         except BackendError:
             return False
         return True
 
-    def scoring_text(self, prompt: str) -> str:
-        """The text a completions endpoint scores: the chat-formatted prompt when a
-        tokenizer with a chat template was given, else the prompt itself."""
+    def scoring_text(self, request: Request) -> str:
+        """The text a completions endpoint scores: the turns through the chat template when
+        a tokenizer with one was given, else the plain prompt."""
         if self._hf is not None and getattr(self._hf, "chat_template", None):
-            return str(self._hf.apply_chat_template([{"role": "user", "content": prompt}],
-                                                    tokenize=False, add_generation_prompt=True))
-        return prompt
+            turns = [{"role": role, "content": text} for role, text in request.turns()]
+            return str(self._hf.apply_chat_template(turns, tokenize=False,
+                                                    add_generation_prompt=True))
+        return request.prompt
 
     def loglik(self, requests: Sequence[Request], targets: Sequence[str]) -> list[float]:
         """Sum of log p(target tokens | prompt) for each (request, target) pair."""
@@ -169,7 +178,7 @@ class OpenAIModel(BaseGenerator):
             raise ConfigError(f"loglik: {len(requests)} requests but {len(targets)} targets")
         if not self.scores_text:
             raise BackendError(f"{self.roots[0]}: {_NO_LOGPROBS}")
-        pairs = [(self.scoring_text(r.prompt), t) for r, t in zip(requests, targets)]
+        pairs = [(self.scoring_text(r), t) for r, t in zip(requests, targets)]
         return self._map(lambda pair: self.continuation_logprob(*pair), pairs)
 
     def label_scores(self, requests: Sequence[Request], labels: Sequence[str]
@@ -271,3 +280,9 @@ def openai_model(spec: str = "", **options: Any) -> OpenAIModel:
     """``openai:MODEL@BASE_URL`` (the URL part optional)."""
     model, _, base_url = spec.partition("@")
     return OpenAIModel(model, base_url or None, **options)
+
+
+def _probe() -> Request:
+    """The scoring probe, formatted as real prompts are (a task is not read by scoring)."""
+    from ..tasks import get_task
+    return Request(prompt="Count on: 1, 2, 3,", input="", retrieved=(), task=get_task("LaMP_7"))

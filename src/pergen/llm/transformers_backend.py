@@ -85,13 +85,15 @@ class TransformersModel(BaseGenerator):
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
 
     # -- prompt to ids --------------------------------------------------------------
-    def prompt_ids(self, prompt: str) -> list[int]:
-        """Token ids the model sees for a prompt, special tokens included."""
+    def prompt_ids(self, request: Request) -> list[int]:
+        """Token ids the model sees for a request: its turns through the tokenizer's chat
+        template, special tokens included (a model without one reads the plain prompt)."""
         if self.chat:
-            text = self._tok.apply_chat_template([{"role": "user", "content": prompt}],
-                                                 tokenize=False, add_generation_prompt=True)
+            turns = [{"role": role, "content": text} for role, text in request.turns()]
+            text = self._tok.apply_chat_template(turns, tokenize=False,
+                                                 add_generation_prompt=True)
             return list(self._tok(text, add_special_tokens=False)["input_ids"])
-        return list(self._tok(prompt, add_special_tokens=True)["input_ids"])
+        return list(self._tok(request.prompt, add_special_tokens=True)["input_ids"])
 
     def _pad_left(self, rows: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Left-padded ids, attention mask and position ids (0 at each row's first real token)."""
@@ -106,7 +108,7 @@ class TransformersModel(BaseGenerator):
     # -- Generator ------------------------------------------------------------------
     def generate(self, requests: Sequence[Request], max_new_tokens: int) -> list[str]:
         """Greedy answers, stripped of surrounding whitespace, in request order."""
-        encoded = [self.prompt_ids(r.prompt) for r in requests]
+        encoded = [self.prompt_ids(r) for r in requests]
         out: list[str] = [""] * len(requests)
         with torch.inference_mode():
             for batch in self._batches([len(e) for e in encoded]):
@@ -132,7 +134,7 @@ class TransformersModel(BaseGenerator):
         """Sum of log p(target tokens | prompt) for each (request, target) pair."""
         if len(requests) != len(targets):
             raise ConfigError(f"loglik: {len(requests)} requests but {len(targets)} targets")
-        prompts = [self.prompt_ids(r.prompt) for r in requests]
+        prompts = [self.prompt_ids(r) for r in requests]
         conts = [self.tokenizer.encode(t) for t in targets]
         return self._score(prompts, conts)
 
@@ -151,7 +153,7 @@ class TransformersModel(BaseGenerator):
 
     def label_logliks(self, request: Request, label_ids: Sequence[list[int]]) -> list[float]:
         """log p(label | prompt) for each tokenized label, sharing the prompt's computation."""
-        prompt = self.prompt_ids(request.prompt)
+        prompt = self.prompt_ids(request)
         if self.is_seq2seq:
             return self._score([prompt] * len(label_ids), label_ids, one_batch=True)
         with torch.inference_mode():

@@ -20,6 +20,9 @@ from ..tasks import TaskSpec
 from ..tasks.spec import PROFILE_VIEWS
 
 POSITIONS = ("before", "after")
+PROMPT_STYLES = ("auto", "paper", "chat")
+"""paper: the paper's templates (Table 2); chat: the items as chat turns (`prompts.chat`);
+auto: the task's own ``prompt_style`` (paper unless its task file says chat)."""
 SUMMARY_LEAD = "About this user: "
 _JOIN = ", and "
 
@@ -36,6 +39,7 @@ class PromptOptions:
     max_length: int = 512
     view: str = "full"
     position: str = "before"
+    prompt_style: str = "auto"
 
     def __post_init__(self) -> None:
         if self.k < 0:
@@ -47,6 +51,8 @@ class PromptOptions:
             raise bad_choice("view", self.view, PROFILE_VIEWS)
         if self.position not in POSITIONS:
             raise bad_choice("position", self.position, POSITIONS)
+        if self.prompt_style not in PROMPT_STYLES:
+            raise bad_choice("prompt_style", self.prompt_style, PROMPT_STYLES)
 
     def check_task(self, task: TaskSpec) -> None:
         """Refuse a view the task cannot show (input-only where items have no input field)."""
@@ -126,7 +132,7 @@ def build_prompt(task: TaskSpec, text: str, items: Sequence[ProfileItem], tokeni
     factor = 0.6
     while factor > 1e-9:
         budget = options.max_length - min(input_len, int(factor * options.max_length))
-        about, left = _summary_part(summary, tokenizer, budget, bool(items))
+        about, left = summary_part(summary, tokenizer, budget, bool(items))
         try:
             rendered = render_items(task, items, tokenizer, left, options.view) if items else []
         except _NoRoom:
@@ -138,7 +144,7 @@ def build_prompt(task: TaskSpec, text: str, items: Sequence[ProfileItem], tokeni
     return text
 
 
-def _summary_part(summary: str, tokenizer: Tokenizer, budget: int, items: bool
+def summary_part(summary: str, tokenizer: Tokenizer, budget: int, items: bool
                   ) -> tuple[str, int]:
     """The summary sentence cut to its share of `budget`, and the tokens left for items."""
     if not summary.strip():

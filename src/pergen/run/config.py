@@ -114,7 +114,8 @@ class RunConfig:
             max_new_tokens=m.max_new_tokens, level=lv.level, persona_k=lv.persona_k,
             personas=lv.personas, persona_select=lv.persona_select, min_profile=lv.min_profile,
             profile_cap=lv.profile_cap, memory=mem.memory, summarizer=mem.summarizer,
-            summary_tokens=mem.summary_tokens, prior_strength=m.prior_strength)
+            summary_tokens=mem.summary_tokens, prior_strength=m.prior_strength,
+            prompt_style=p.prompt_style)
 
     def to_json(self) -> dict[str, Any]:
         """The configuration as JSON parts; a model object is stored by its name."""

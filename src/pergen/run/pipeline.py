@@ -25,7 +25,7 @@ from ..data import lamp
 from ..data.records import Question
 from ..evaluation.abstention import Reanswer, check_trust_fit, settle
 from ..evaluation.confidence import Measured, answer_confidence, run_confidence
-from ..llm.base import Generator, Request, can_score
+from ..llm.base import Generator, Request, can_score, stored_request
 from ..memory.levels import Embed, Population, profiles_at_level
 from ..memory.summaries import SummaryCache, describe, get_summarizer, question_summaries
 from ..registry import Spec
@@ -100,7 +100,8 @@ def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec:
         llm_seconds += time.perf_counter() - t0
         records: list[dict[str, object]] = [
             {"id": q.id, "output": a, "retrieved": [i.id for i in req.retrieved],
-             "prompt": req.prompt} for q, req, a in zip(batch, requests, answers)]
+             "prompt": req.prompt, **({"messages": req.messages} if req.messages else {})}
+            for q, req, a in zip(batch, requests, answers)]
         for record, s in zip(records, scores or ()):
             record["label_scores"] = s
         for record, ll in zip(records, likelihoods or ()):
@@ -155,8 +156,7 @@ def _complete_logliks(journal: Journal, questions: Sequence[Question], task: Tas
     missing = [q for q in questions if "gold_loglik" not in done[q.id]]
     for start in range(0, len(missing), batch_size):
         batch = missing[start:start + batch_size]
-        requests = [Request(prompt=done[q.id]["prompt"], input=q.input, retrieved=(), task=task)
-                    for q in batch]
+        requests = [stored_request(done[q.id], q, task) for q in batch]
         values = _gold_logliks(model, requests, batch, golds)
         if values is None:  # nothing to score with
             return done

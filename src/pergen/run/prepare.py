@@ -53,6 +53,8 @@ def prepare_run(data_dir: str | Path, split: str, config: RunConfig,
     model = config.model.model
     generator = get_model(model) if isinstance(model, str) else model
     settings = config.draft(spec.name, generator.name)
+    if settings.prompt_style == "auto":  # the task file's style
+        settings = replace(settings, prompt_style=spec.prompt_style)
     if resolve_label_mode:
         settings = replace(settings, label_mode=label_mode_for(settings.label_mode, spec,
                                                                generator))

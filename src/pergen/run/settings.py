@@ -36,8 +36,10 @@ to nearly every question and lost to each user's mean rating; this one did not."
 AUTO_LABEL_MODE = "calibrate"
 """What ``auto`` runs on other labelled tasks whose model scores labels (bench/RESULTS.md,
 "Engines and the default model": on the tweets, choose answered "[1]" to 92-100%)."""
-LATER_FIELDS = ("level", "persona_k", "personas", "persona_select", "min_profile", "profile_cap",
-                "memory", "summarizer", "summary_tokens", "prior_strength")
+LATER_FIELDS = (*(f.name for f in fields(LevelOptions)), "memory", "summarizer",
+                "summary_tokens", "prior_strength", "prompt_style")
+"""Settings added after 0.1: left out of a run's key at their defaults, so that older
+run folders still resume."""
 MEMORIES = ("items", "summary", "summary+items")
 SUMMARIZERS = ("llm", "stats")
 
@@ -70,6 +72,7 @@ class EvalSettings:
     summarizer: str = "stats"
     summary_tokens: int = 96
     prior_strength: float = 1.0
+    prompt_style: str = "paper"
 
     def __post_init__(self) -> None:
         if self.label_mode not in LABEL_MODES:
@@ -100,7 +103,7 @@ class EvalSettings:
 
     def prompt_options(self) -> PromptOptions:
         return PromptOptions(k=self.k, max_length=self.max_length, view=self.view,
-                             position=self.position)
+                             position=self.position, prompt_style=self.prompt_style)
 
 
 def label_mode_for(mode: str, task: TaskSpec, model: Generator) -> str:

@@ -11,7 +11,8 @@ from typing import Any  # noqa: F401
 
 from ..data.records import ProfileItem, Question
 from ..errors import ConfigError
-from ..llm.base import Generator, LabelScorer, Request, Tokenizer, best_label, can_score
+from ..llm.base import Generator, LabelScorer, Message, Request, Tokenizer, best_label, can_score
+from ..prompts.chat import build_chat, render
 from ..prompts.templates import build_prompt
 from ..registry import Spec
 from ..retrievers import RETRIEVERS, RankRequest, Retriever, get_retriever
@@ -30,10 +31,15 @@ def build_request(task: TaskSpec, q: Question, items: Sequence[ProfileItem], mod
                   ) -> Request:
     """The prompt of a question with these profile items (and a summary of the user),
     within the token budget."""
-    prompt = build_prompt(task, q.input, list(items), model.tokenizer, settings.prompt_options(),
-                          summary)
+    options = settings.prompt_options()
+    messages: tuple[Message, ...] = ()
+    if options.prompt_style == "chat":
+        messages = build_chat(task, q.input, list(items), model.tokenizer, options, summary)
+        prompt = render(messages)
+    else:
+        prompt = build_prompt(task, q.input, list(items), model.tokenizer, options, summary)
     return Request(prompt=prompt, input=q.input, retrieved=tuple(items), task=task,
-                   profile=q.profile, retriever=retriever)
+                   profile=q.profile, retriever=retriever, messages=messages)
 
 
 def clean_output(text: str) -> str:

@@ -48,6 +48,7 @@ class TaskSpec:
     max_new_tokens: int = 32
     description: str = ""
     summary_prompt: str = DEFAULT_SUMMARY_PROMPT  # the llm summarizer's prompt ($outputs)
+    prompt_style: str = "paper"  # what --prompt-style auto uses: paper or chat
     _regex: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
     _candidates: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
 
