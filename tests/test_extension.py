@@ -43,7 +43,7 @@ def test_a_retriever_from_outside_runs_in_rank_and_evaluate(backwards, synthetic
     questions = json.loads((data / "dev_questions.json").read_text())[:3]
     assert ranking == {q["id"]: [i["id"] for i in reversed(q["profile"])] for q in questions}
     runs = evaluate(data, "dev", ["none", backwards], tmp_path / "r", model=FakeLM(), k=1,
-                    limit=3, progress=False)
+                    limit=3, progress=False, references=False)
     journal = [json.loads(line) for line in
                (tmp_path / "r" / "backwards" / "journal.jsonl").read_text().splitlines()]
     assert [r["retrieved"] for r in journal] == [[q["profile"][-1]["id"]] for q in questions]
@@ -67,11 +67,12 @@ def count_study() -> Iterator[str]:
 def test_a_study_from_outside_runs_through_the_registry_and_the_cli(count_study, synthetic,
                                                                      tmp_path):
     data = synthetic("generation")
-    config = RunConfig.build(retrievers=("bm25",), model=FakeLM(), k=1)
+    config = RunConfig.build(retrievers=("bm25",), model=FakeLM(), k=1, references=False)
     run_study(count_study, data, "dev", tmp_path / "a", config, limit=4, progress=False)
     assert json.loads((tmp_path / "a" / "count.json").read_text()) == {"bm25": 4}
     result = CliRunner().invoke(app, ["study", count_study, "--data", str(data), "--out",
-                                      str(tmp_path / "b"), "--model", "knn", "--limit", "2"])
+                                      str(tmp_path / "b"), "--model", "knn", "--limit", "2",
+                                      "--no-reference"])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "b" / "count.json").read_text()) == {"bm25": 2}
 

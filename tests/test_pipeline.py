@@ -42,7 +42,7 @@ class Counting(BaseGenerator):
 
 def test_knn_evaluate_writes_lamp_outputs(huffpost: Path, tmp_path: Path) -> None:
     runs = evaluate(huffpost, "dev", ["none", "bm25", "recency"], tmp_path, model="knn",
-                    limit=12, progress=False)
+                    limit=12, progress=False, references=False)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert set(metrics) == {"none", "bm25", "recency"}
     assert metrics["none"] == {"rouge-1": 0.0, "rouge-L": 0.0}  # knn without items: empty
@@ -126,7 +126,7 @@ def test_huge_profile_and_hostile_text(huffpost: Path, tmp_path: Path) -> None:
     (data / "dev_outputs.json").write_text(json.dumps(
         {"task": "LaMP_4", "golds": [{"id": "huge", "output": "a headline"}]}))
     runs = evaluate(data, "dev", ["bm25", "recency"], tmp_path / "out", model="knn",
-                    progress=False)
+                    progress=False, references=False)
     assert set(runs) == {"bm25", "recency"}
     journal = json.loads((tmp_path / "out" / "bm25" / "journal.jsonl").read_text())
     assert len(journal["retrieved"]) == 4 and len(journal["prompt"]) < 20_000

@@ -106,7 +106,7 @@ def test_label_modes_pick_from_the_label_set(synthetic, tmp_path: Path, mode: st
 def test_rating_task_and_a_qpp_selector(synthetic, tmp_path: Path) -> None:
     data = synthetic("rating")
     runs = evaluate(data, "dev", ["recency", "qpp-wig:recency+bm25"], tmp_path / "r",
-                    model="knn-vote", progress=False)
+                    model="knn-vote", progress=False, references=False)
     chosen = json.loads((tmp_path / "r" / "selection.json").read_text())["selectors"]
     assert set(chosen["qpp-wig:recency+bm25"].values()) <= {"recency", "bm25"}
     assert set(runs) == {"recency", "bm25", "qpp-wig:recency+bm25"}

@@ -72,6 +72,8 @@ class ModelFacts:
     vote: bool = False  # a profile vote: takes the items per vote (``--vote-k``) as argument
     small: str | None = None  # a small model's full name: reports say results are a small model's
     extra: str | None = None  # the pergen extra that installs what it needs
+    reference: str | None = None  # a no-LLM reference every run shows, with this retriever,
+    reference_kinds: tuple[str, ...] = ()  # on tasks of these kinds (`TaskSpec.kind`)
 
 
 @dataclass(frozen=True)

@@ -58,8 +58,9 @@ def run_case(name: str, shared_data: Path, out: Path) -> Path:
     options = dict(options)
     retrievers = options.pop("retrievers")
     task_path = str(HERE.parents[1] / "examples" / "tasks" / task) if task else None
+    # references=False: they were added after the golden files; off, nothing else changes
     evaluate(shared_data / folder, "dev", retrievers, out, task=task_path, model=model(),
-             progress=False, summaries_dir=out / "summaries", **options)
+             progress=False, summaries_dir=out / "summaries", references=False, **options)
     return out
 
 

@@ -87,7 +87,8 @@ class ProfilePrior(BaseGenerator):
         return answers
 
 
-@MODELS.register("profile-prior", llm=False)
+@MODELS.register("profile-prior", llm=False, reference="none",
+                 reference_kinds=("label", "rating"))
 def profile_prior(arg: str = "", **options: Any) -> ProfilePrior:
     if arg:
         raise ConfigError(f"profile-prior takes no argument (got profile-prior:{arg})")

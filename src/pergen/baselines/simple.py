@@ -44,13 +44,14 @@ def _no_arg(name: str, arg: str) -> None:
         raise ConfigError(f"{name} takes no argument (got {name}:{arg})")
 
 
-@MODELS.register("knn", llm=False)
+@MODELS.register("knn", llm=False, reference="bm25",
+                 reference_kinds=("generation", "label", "rating"))
 def knn(arg: str = "", **options: Any) -> KnnBaseline:
     _no_arg("knn", arg)
     return KnnBaseline()
 
 
-@MODELS.register("copy-input", llm=False)
+@MODELS.register("copy-input", llm=False, reference="none", reference_kinds=("generation",))
 def copy_input(arg: str = "", **options: Any) -> CopyInputBaseline:
     _no_arg("copy-input", arg)
     return CopyInputBaseline()

@@ -264,13 +264,15 @@ def _nearest(value: float, task: TaskSpec) -> str:
     return min(scale, key=lambda p: (abs(p[0] - value), -p[0]))[1]
 
 
-@MODELS.register("similarity-vote", llm=False, vote=True)
+@MODELS.register("similarity-vote", llm=False, vote=True, reference="dense-cos",
+                 reference_kinds=("choice",))
 def similarity_vote(arg: str = "", *, vote_k: int = DEFAULT_VOTE_K, **options: Any
                     ) -> SimilarityVote:
     # Options meant for real models (batch_size...) are ignored so one call fits all.
     return SimilarityVote(_vote_k("similarity-vote", arg, vote_k))
 
 
-@MODELS.register("knn-vote", llm=False, vote=True)
+@MODELS.register("knn-vote", llm=False, vote=True, reference="bm25",
+                 reference_kinds=("label", "rating"))
 def knn_vote(arg: str = "", *, vote_k: int = DEFAULT_VOTE_K, **options: Any) -> KnnVote:
     return KnnVote(_vote_k("knn-vote", arg, vote_k))

@@ -85,6 +85,10 @@ MaxNewTokens = Annotated[int | None, option("max_new_tokens", "--max-new-tokens"
 PriorStrength = Annotated[float, option("prior_strength", "--prior-strength",
                                         "Label mode prior: weight of log p(label | user)")]
 BatchSize = Annotated[int, option("batch_size", "--batch-size", "Questions per LLM call", min=1)]
+References = Annotated[bool, option("references", "--reference/--no-reference",
+                                    "Also run the no-LLM references that apply to the task "
+                                    "(copy-input, knn, the profile prior, the votes) on the "
+                                    "same questions, and say what wins")]
 Baseline = Annotated[str, option("baseline", "--baseline",
                                  "Retriever the significance marks compare against")]
 VoteK = Annotated[int | None, option("vote_k", "--vote-k", "Items per candidate or label vote "

@@ -42,6 +42,7 @@ def evaluate_cmd(data: o.Data, out_dir: Path = OutDir, split: o.Split = "dev",
                  with_date: o.WithDate = False,
                  label_mode: o.LabelMode = "auto", max_new_tokens: o.MaxNewTokens = None,
                  batch_size: o.BatchSize = 8, baseline: o.Baseline = "none",
+                 references: o.References = True,
                  vote_k: o.VoteK = None, gold_loglik: o.GoldLoglik = True,
                  level: o.Levels = ["user"], profile_cap: o.ProfileCaps = ["all"],  # noqa: B006
                  persona_k: o.PersonaK = 10, personas: o.Personas = None,
@@ -58,6 +59,7 @@ def evaluate_cmd(data: o.Data, out_dir: Path = OutDir, split: o.Split = "dev",
     caps = [_cap(c) for c in profile_cap]
     config = RunConfig.build(
         retrievers=tuple(retriever), with_date=with_date, baseline=baseline,
+        references=references,
         k=k, max_length=max_length, view=view, position=position, prompt_style=prompt_style,
         model=on_device(_with_vote_k(model, vote_k), device), label_mode=label_mode,
         max_new_tokens=max_new_tokens, prior_strength=prior_strength, batch_size=batch_size,
@@ -80,6 +82,7 @@ def run_and_print(data: Path, split: str, out_dir: Path, config: RunConfig,
         return
     from ..evaluation.metrics import GOLD_LOGLIK
     from ..reports.comparison import comparison_of, print_table
+    from ..reports.wins import first_metric, wins_of_runs
     from ..run.pipeline import evaluate
     runs = evaluate(data, split, None, out_dir, config, task=task, limit=limit)
     _print_summary_counts(Path(out_dir))
@@ -87,6 +90,9 @@ def run_and_print(data: Path, split: str, out_dir: Path, config: RunConfig,
     if any(r.metrics for r in runs.values()):
         table = comparison_of(runs, baseline)
         print_table(out, table, title=f"{Path(data).name} / {split}", baseline=baseline)
+        metric = first_metric(runs)
+        for line in wins_of_runs(runs, metric, baseline) if metric else []:
+            out.print(rich_escape(line), highlight=False, soft_wrap=True)
     _print_selective(Path(out_dir))
     for name, run in runs.items():
         if run.warning:

@@ -121,10 +121,12 @@ def study_cmd(name: str = typer.Argument(..., help="A registered study: "
                                                                      help="Study folder"),
               split: o.Split = "dev", task: o.Task = None, limit: o.Limit = None,
               retriever: o.Retrievers = ["bm25"],  # noqa: B006 (typer reads it)
-              model: o.Model = DEFAULT_MODEL, k: o.K = 4) -> None:
+              model: o.Model = DEFAULT_MODEL, k: o.K = 4,
+              references: o.References = True) -> None:
     """Run any registered study with the run options given (its own options at defaults)."""
     from ..run.config import RunConfig
     from ..studies import run_study
-    config = RunConfig.build(retrievers=tuple(retriever), model=model, k=k)
+    config = RunConfig.build(retrievers=tuple(retriever), model=model, k=k,
+                             references=references)
     run_study(name, data, split, out_dir, config, task=task, limit=limit)
     err.print(f"{name}: results in {out_dir}")

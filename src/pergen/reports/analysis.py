@@ -37,9 +37,12 @@ class Analysis:
 
 def _per_example(run: RunFolder, metric: str, units: bool = False) -> dict[str, dict[str, Any]]:
     """retriever -> question -> value of `metric` (or its significance test's unit, which
-    ``scores.json`` stores under ``units`` where it differs), naming the file of a gap."""
+    ``scores.json`` stores under ``units`` where it differs), naming the file of a gap. A
+    run whose metrics.json has no such metric (a reference's gold-loglik) is left out."""
     matrix: dict[str, dict[str, Any]] = {}
     for name, by_question in run.scores.items():
+        if metric not in run.metrics[name]:
+            continue
         row = {}
         for qid, values in by_question.items():
             if not isinstance(values, dict) or metric not in values:
@@ -68,7 +71,7 @@ def analyse(run: RunFolder, metric: str | None = None) -> Analysis:
     """The report's numbers; `metric` defaults to the first metric of metrics.json."""
     known = list(next(iter(run.metrics.values())))
     metric = metric or known[0]
-    if any(metric not in values for values in run.metrics.values()):
+    if any(metric not in run.metrics[r] for r in run.pool):
         raise ConfigError(f"metric {metric!r} is not in metrics.json of every retriever; "
                           f"known: {', '.join(known)}")
     lower = metric in LOWER_IS_BETTER
@@ -80,10 +83,12 @@ def analyse(run: RunFolder, metric: str | None = None) -> Analysis:
         raise DataError(f"scores.json files disagree: {e}", file=str(run.path)) from None
     order = list(next(iter(matrix.values())))
     columns = {m: _per_example(run, m, units=True) for m in known}
-    per_metric = {r: {m: [columns[m][r][q] for q in order] for m in known} for r in run.metrics}
+    per_metric = {r: {m: [columns[m][r][q] for q in order] for m in known if r in columns[m]}
+                  for r in run.metrics}
     mean = {r: sum(v.values()) / len(v) for r, v in matrix.items()}
     best_single = (min if lower else max)(mean, key=mean.__getitem__)
     selectors = _selector_figures(run, matrix, lower)
-    pairs = all_pairs({r: {metric: per_metric[r][metric]} for r in run.metrics}, metric)
+    pairs = all_pairs({r: {metric: per_metric[r][metric]} for r in run.metrics
+                       if metric in per_metric[r]}, metric)
     return Analysis(metric, lower, comparison(run.metrics, per_metric, run.baseline), rates, mean,
                     oracle_bounds(matrix, lower), best_single, selectors, pairs)

@@ -6,7 +6,7 @@ results table (`pergen.reports.render`) reuses `markdown_table` and says the sam
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -14,8 +14,10 @@ from rich.table import Table
 
 from ..evaluation.metrics import LOWER_IS_BETTER
 from ..run.folder import RetrieverRun
+from ..run.references import PREFIX, is_reference
 from ..run.storage import atomic_write_json, atomic_write_text
 from .tables import ALPHA, Cell, comparison, significance_json
+from .wins import first_metric, wins_of_runs
 
 BASELINE = "none"
 
@@ -34,27 +36,45 @@ def write_comparison(runs: Mapping[str, RetrieverRun], out_dir: str | Path,
     """`comparison_of`, written as ``significance.json`` and ``table.md``."""
     base = baseline if baseline in runs else None
     table = comparison_of(runs, baseline)
+    metric = first_metric(runs)
+    wins = wins_of_runs(runs, metric, baseline) if metric else []
     atomic_write_json(Path(out_dir) / "significance.json",
-                      {"baseline": base, "alpha": ALPHA, "p_values": significance_json(table)})
-    atomic_write_text(Path(out_dir) / "table.md", markdown_table(table, baseline))
+                      {"baseline": base, "alpha": ALPHA, "p_values": significance_json(table),
+                       "what_wins": wins})
+    atomic_write_text(Path(out_dir) / "table.md", markdown_table(table, baseline, wins))
     return table
+
+
+def cell_text(row: Mapping[str, Cell], metric: str) -> str:
+    """A cell, or a dash where the run has no such metric (a reference's gold-loglik)."""
+    return row[metric].text() if metric in row else "-"
 
 
 def metric_header(metric: str) -> str:
     return f"{metric} (lower is better)" if metric in LOWER_IS_BETTER else metric
 
 
-def markdown_table(table: Mapping[str, Mapping[str, Cell]], baseline: str = BASELINE) -> str:
+def markdown_table(table: Mapping[str, Mapping[str, Cell]], baseline: str = BASELINE,
+                   wins: Sequence[str] = ()) -> str:
     metrics = list(next(iter(table.values())).keys()) if table else []
     lines = ["| retriever | " + " | ".join(metric_header(m) for m in metrics) + " |",
              "|---|" + "---|" * len(metrics)]
     for name, row in table.items():
-        lines.append(f"| {name} | " + " | ".join(row[m].text() for m in metrics) + " |")
+        lines.append(f"| {name} | " + " | ".join(cell_text(row, m) for m in metrics) + " |")
     lines.append("")
-    lines.append(f"+ / -: significantly better / worse than `{baseline}` (p < {ALPHA}; paired "
-                 "t-test for ROUGE/MAE/gold-loglik, McNemar for accuracy, paired randomization "
-                 "for F1/RMSE).")
+    lines.append(legend(baseline))
+    if any(is_reference(name) for name in table):
+        lines.append(f"{PREFIX}*: no-LLM references on the same questions (no model call).")
+    if wins:
+        lines += ["", *(f"- {w}" for w in wins)]
     return "\n".join(lines) + "\n"
+
+
+def legend(baseline: str = BASELINE) -> str:
+    """What the marks of a results table mean."""
+    return (f"+ / -: significantly better / worse than `{baseline}` (p < {ALPHA}; paired "
+            "t-test for ROUGE/MAE/gold-loglik, McNemar for accuracy, paired randomization "
+            "for F1/RMSE).")
 
 
 def print_table(console: Console, table: Mapping[str, Mapping[str, Cell]], title: str,
@@ -66,5 +86,5 @@ def print_table(console: Console, table: Mapping[str, Mapping[str, Cell]], title
     for m in metrics:
         t.add_column(metric_header(m), justify="right")
     for name, row in table.items():
-        t.add_row(name, *(row[m].text() for m in metrics))
+        t.add_row(name, *(cell_text(row, m) for m in metrics))
     console.print(t)

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import DataError
 from ..run.folder import WARNINGS, slug
+from ..run.references import is_reference
 from .comparison import BASELINE
 
 SELECTION_NAME = "selection.json"
@@ -121,5 +122,6 @@ def _pool(folders: Mapping[str, Path], metrics: Mapping[str, Any],
         run_json = _read_json(folder / "run.json", "run.json") if folder else {}
         for spec in run_json.get("pool") or ():
             pools[spec] = None
-    pool = [r for r in pools if r in metrics] or [r for r in metrics if r not in selectors]
-    return pool or list(metrics)
+    methods = [r for r in metrics if not is_reference(r)]  # references choose no retriever
+    pool = [r for r in pools if r in metrics] or [r for r in methods if r not in selectors]
+    return pool or methods

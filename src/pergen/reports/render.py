@@ -16,7 +16,7 @@ from typing import Any
 
 from .analysis import Analysis
 from .charts import Chart, bar_png
-from .comparison import BASELINE, markdown_table, metric_header
+from .comparison import BASELINE, cell_text, legend, markdown_table, metric_header
 from .load import RunFolder
 from .markup import document, h, html_table, img, md
 from .tables import ALPHA
@@ -110,13 +110,12 @@ def render_markdown(run: RunFolder, a: Analysis, chart_list: Sequence[Chart]) ->
 
 
 def _html_results(run: RunFolder, a: Analysis) -> list[str]:
-    """The results table and its legend: markdown_table's own last line, so that both
+    """The results table and its legend: the same `legend` the Markdown table ends with, so both
     pages say the same thing."""
     metrics = list(next(iter(a.table.values())))
     results = html_table(["retriever", *(metric_header(m) for m in metrics)],
-                         [[r, *(row[m].text() for m in metrics)] for r, row in a.table.items()])
-    legend = markdown_table(a.table, run.baseline or BASELINE).rstrip().splitlines()[-1]
-    legend_html = re.sub(r"`([^`]*)`", r"<code>\1</code>", h(legend))
+                         [[r, *(cell_text(row, m) for m in metrics)] for r, row in a.table.items()])
+    legend_html = re.sub(r"`([^`]*)`", r"<code>\1</code>", h(legend(run.baseline or BASELINE)))
     return ["<h2>Results</h2>", results, f"<p class=note>{legend_html}</p>"]
 
 

@@ -59,3 +59,41 @@ def all_pairs(units: Units, metric: str) -> dict[tuple[str, str], SignificanceRe
     """Every pair of retrievers compared on `metric`: (a, b) -> test of a against b."""
     return {(a, b): compare(metric, units[a][metric], units[b][metric])
             for a, b in combinations(units, 2)}
+
+
+@dataclass(frozen=True)
+class Contest:
+    """The best of one group against the best of another on one metric, paired."""
+
+    metric: str
+    winner: str  # the better of the two on the metric's direction
+    a: str
+    b: str
+    a_value: float
+    b_value: float
+    p_value: float
+
+    def line(self, what: str) -> str:
+        significant = self.p_value < ALPHA
+        verdict = (f"{self.winner} wins" if significant
+                   else "no significant difference")
+        return (f"{self.metric}: {what} {self.a} {self.a_value:.4f} vs {self.b} "
+                f"{self.b_value:.4f}, p = {self.p_value:.3g}: {verdict}")
+
+
+def contest(metrics: Mapping[str, Mapping[str, float]], units: Units, metric: str,
+            group_a: Sequence[str], group_b: Sequence[str]) -> Contest | None:
+    """The best of `group_a` against the best of `group_b` on `metric` (None where either
+    group has no value for it)."""
+    a_side = [r for r in group_a if metric in metrics[r] and metric in units.get(r, {})]
+    b_side = [r for r in group_b if metric in metrics[r] and metric in units.get(r, {})]
+    if not a_side or not b_side:
+        return None
+    lower = metric in LOWER_IS_BETTER
+    best = (min if lower else max)
+    a = best(a_side, key=lambda r: metrics[r][metric])
+    b = best(b_side, key=lambda r: metrics[r][metric])
+    av, bv = metrics[a][metric], metrics[b][metric]
+    p = compare(metric, units[a][metric], units[b][metric]).p_value
+    winner = a if (av < bv if lower else av > bv) else b
+    return Contest(metric, winner, a, b, av, bv, p)

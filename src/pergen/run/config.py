@@ -35,6 +35,7 @@ class RetrievalConfig:
     retrievers: tuple[str, ...] = ("none", "bm25")
     with_date: bool = False
     baseline: str = "none"
+    references: bool = True  # the no-LLM references beside the methods (`run.references`)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "retrievers", tuple(check_retrievers(self.retrievers)))

@@ -18,34 +18,32 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..baselines.priors import global_distribution
 from ..data import lamp
 from ..data.records import Question
 from ..evaluation.abstention import Reanswer, check_trust_fit, settle
-from ..evaluation.confidence import Measured, answer_confidence, run_confidence
-from ..llm.base import Generator, Request, can_score, stored_request
+from ..llm.base import Generator
 from ..memory.levels import Embed, Population, profiles_at_level
 from ..memory.summaries import SummaryCache, describe, get_summarizer, question_summaries
 from ..registry import Spec
-from ..retrievers import Retriever, get_retriever, rank_many
+from ..retrievers import Retriever
 from ..rspg.context import SelectionContext
 from ..rspg.selectors import SELECTORS, Selector, get_selector
 from ..tasks import TaskSpec
 from ..tasks.rating import prior_gap
+from .answering import run_retriever
 from .config import RunConfig
 from .folder import (
     RetrieverRun,
     add_selection,
     add_usage,
-    claim,
     degenerate,
     slug,
     write_warnings,
 )
-from .labels import CALIBRATED, whole_run_labels
 from .prepare import prepare_run
+from .references import run_references
 from .scoring import score_runs
 from .settings import (
     LABEL_MODES,
@@ -53,115 +51,13 @@ from .settings import (
     EvalSettings,
     check_retrievers,
 )
-from .steps import answer, build_request, build_retrievers, gold_logliks, rank_request
-from .storage import Journal, atomic_write_json
+from .steps import build_retrievers, rank_request
+from .storage import atomic_write_json
 
 __all__ = ["LABEL_MODES", "EvalSettings", "RetrieverRun", "build_retrievers", "evaluate",
            "run_retriever", "slug"]
 
 CONFIG_FILE = "config.json"
-
-
-def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec: str,
-                  model: Generator, settings: EvalSettings, folder: Path, batch_size: int = 8,
-                  progress: bool = True, retriever: Retriever | None = None,
-                  golds: Mapping[str, str] | None = None,
-                  summaries: Mapping[str, str] | None = None,
-                  label_prior: np.ndarray | None = None, confidence: str = "prob"
-                  ) -> RetrieverRun:
-    """Answer every question with one retriever; finished questions are never redone.
-
-    With `golds` (and a model that scores text), each record also gets the gold output's
-    mean log-probability per token given the same prompt (``gold_loglik``). `summaries`
-    (question id -> text) go before the items, or replace them with memory ``summary``.
-    `label_prior` is the split's label distribution that label mode ``prior`` smooths
-    each user's own toward. `confidence` (`pergen.evaluation.confidence`: prob, verbal or none) is
-    measured for every final answer.
-    """
-    started = time.perf_counter()
-    journal = claim(folder, retriever_spec, settings.key())
-    done = journal.read()
-    todo = [q for q in questions if q.id not in done]
-    retriever = retriever or get_retriever(retriever_spec)
-    llm_seconds = 0.0
-    bar = tqdm(total=len(questions), initial=len(questions) - len(todo), disable=not progress,
-               desc=slug(retriever_spec), unit="q")
-    for start in range(0, len(todo), batch_size):
-        batch = todo[start:start + batch_size]
-        ranked = rank_many(retriever, [rank_request(task, q, settings.with_date) for q in batch])
-        k = 0 if settings.memory == "summary" else settings.k
-        requests = [build_request(task, q, [s.item for s in r[:k]], model, settings, retriever,
-                                  (summaries or {}).get(q.id, "")) for q, r in zip(batch, ranked)]
-        t0 = time.perf_counter()
-        answers, scores = answer(model, requests, task, settings)
-        likelihoods = _gold_logliks(model, requests, batch, golds)
-        asked = answer_confidence(confidence, model, requests, answers, scores is not None,
-                                 final=scores is None or settings.label_mode not in CALIBRATED)
-        llm_seconds += time.perf_counter() - t0
-        records: list[dict[str, object]] = [
-            {"id": q.id, "output": a, "retrieved": [i.id for i in req.retrieved],
-             "prompt": req.prompt, **({"messages": req.messages} if req.messages else {})}
-            for q, req, a in zip(batch, requests, answers)]
-        for record, s in zip(records, scores or ()):
-            record["label_scores"] = s
-        for record, ll in zip(records, likelihoods or ()):
-            record["gold_loglik"] = ll
-        for record, c in zip(records, asked or ()):
-            record["confidence"] = c
-        journal.append(records)
-        bar.update(len(batch))
-    bar.close()
-    done = _complete_logliks(journal, questions, task, model, golds, batch_size)
-    predictions = {q.id: done[q.id]["output"] for q in questions}
-    matrix = None
-    if settings.label_mode in CALIBRATED:
-        chosen, matrix = whole_run_labels([done[q.id]["label_scores"] for q in questions],
-                                          questions, task, settings, label_prior)
-        predictions = dict(zip(predictions, chosen))
-    lamp.write_outputs(folder / "predictions.json", task.name, predictions)
-    t0 = time.perf_counter()
-    sure = run_confidence(confidence, model, task, journal, questions, predictions, matrix,
-                          batch_size)
-    llm_seconds += time.perf_counter() - t0
-    likelihood = {q.id: done[q.id]["gold_loglik"] for q in questions
-                  if "gold_loglik" in done[q.id]} if golds is not None else {}
-    return RetrieverRun(retriever_spec, predictions, llm_seconds=llm_seconds,
-                        total_seconds=time.perf_counter() - started, answered=len(todo),
-                        gold_loglik=likelihood if len(likelihood) == len(questions) else {},
-                        confidence=sure.values, confidence_note=_note(sure))
-
-
-def _note(sure: Measured) -> str | None:
-    if sure.unparsed:
-        return (f"{sure.unparsed} {sure.method} replies held no usable number: those answers "
-                "have no confidence (they rank last, and count as unsure)")
-    return sure.note
-
-
-def _gold_logliks(model: Generator, requests: Sequence[Request], questions: Sequence[Question],
-                  golds: Mapping[str, str] | None) -> list[float] | None:
-    """gold-loglik of each request, where there are golds and the model scores text."""
-    tokenizer = model.tokenizer
-    if golds is None or not can_score(model):
-        return None
-    return gold_logliks(model, requests, [golds[q.id] for q in questions], tokenizer)
-
-
-def _complete_logliks(journal: Journal, questions: Sequence[Question], task: TaskSpec,
-                      model: Generator, golds: Mapping[str, str] | None, batch_size: int
-                      ) -> dict[str, dict[str, Any]]:
-    """The journal's records, after scoring the gold of those answered without it (a run
-    begun with ``gold_loglik`` off, or by an older pergen) from their stored prompts."""
-    done = journal.read()
-    missing = [q for q in questions if "gold_loglik" not in done[q.id]]
-    for start in range(0, len(missing), batch_size):
-        batch = missing[start:start + batch_size]
-        requests = [stored_request(done[q.id], q, task) for q in batch]
-        values = _gold_logliks(model, requests, batch, golds)
-        if values is None:  # nothing to score with
-            return done
-        journal.append([{**done[q.id], "gold_loglik": v} for q, v in zip(batch, values)])
-    return journal.read() if missing else done
 
 
 def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str] | None,
@@ -231,9 +127,13 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str] | None,
     reanswer = _reanswerer(everyone, spec, generator, settings, built, out, batch_size, progress,
                            label_prior, embed)
     settle(runs, config.trust, questions, everyone, spec, golds, out, reanswer)
+    methods = list(runs)
+    if config.retrieval.references:
+        runs.update(run_references(questions, everyone, spec, settings, out, batch_size,
+                                   progress))
     if golds is not None:
         score_runs(runs, spec, golds, out, config.retrieval.baseline)
-    for run_ in runs.values():
+    for run_ in (runs[m] for m in methods):
         gap = prior_gap(spec, everyone, everyone, run_.predictions, golds,
                         hint=settings.label_mode != "expected") if golds else None
         run_.warning = "; ".join(w for w in (degenerate(run_.predictions), gap) if w) or None

@@ -89,6 +89,16 @@ class TaskSpec:
     def is_classification(self) -> bool:
         return bool(self.labels)
 
+    @property
+    def kind(self) -> str:
+        """generation (free text), choice (the input's candidates), rating (labels scored
+        as numbers) or label (a closed label set)."""
+        if not self.labels:
+            return "generation"
+        if self.candidates_regex:
+            return "choice"
+        return "rating" if {"mae", "rmse"} & set(self.metrics) else "label"
+
     def query(self, text: str) -> str:
         """The retrieval query: the non-instruction part of the input (the whole input when
         it lacks the task's query marker)."""
