@@ -30,7 +30,15 @@ from . import proxy, routes_retrieve, routes_users
 from .catalog import Catalog
 from .db import Engines, connect
 from .encoding import EncodingWorker
-from .http import DEFAULT_SYSTEM_TEMPLATE, ApiError, Settings, error, not_found, tenant
+from .http import (
+    DEFAULT_SYSTEM_TEMPLATE,
+    ApiError,
+    Settings,
+    error,
+    not_found,
+    tenant,
+    validation_error,
+)
 from .logs import escape
 from .memory import Memory
 from .migrate import upgrade
@@ -81,8 +89,17 @@ class BodyLimit:
             await _too_large(self.limit)(scope, receive, send)
 
 
+def _utf8(raw_path: bytes) -> bool:
+    try:
+        unquote_to_bytes(raw_path).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 class CatchAll:
-    """500 with a reference id for any exception a route lets escape, logged by class only.
+    """500 with a reference id for any exception a route lets escape, logged by class only;
+    and 422 for a path whose percent-escapes are not UTF-8 (one ASGI layer for both).
 
     Not an exception handler: Starlette re-raises after calling the handler for
     `Exception` so that the server logs it, and uvicorn's log would hold the traceback
@@ -100,6 +117,10 @@ class CatchAll:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
+        if scope["type"] == "http" and not _utf8(scope.get("raw_path") or b""):
+            await error(422, "path: percent-escapes must encode UTF-8", "invalid_request_error",
+                        "path")(scope, receive, send)
+            return
         try:
             await self.app(scope, receive, tracked)
         except Exception as e:
@@ -111,48 +132,8 @@ class CatchAll:
                     scope, receive, send)
 
 
-class Utf8Path:
-    """422 for a path whose percent-escapes do not decode as UTF-8 (checked on raw bytes)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            try:
-                unquote_to_bytes(scope.get("raw_path") or b"").decode("utf-8")
-            except UnicodeDecodeError:
-                await error(422, "path: percent-escapes must encode UTF-8",
-                            "invalid_request_error", "path")(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
 def _too_large(limit: int) -> JSONResponse:
     return error(413, f"request body over {limit} bytes", "request_too_large")
-
-
-def _field(loc: tuple[Any, ...]) -> str:
-    """``("body", "items", 0, "id")`` -> ``items.0.id`` (the location's kind dropped)."""
-    parts = [str(p) for p in loc]
-    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
-        parts = parts[1:]
-    return ".".join(parts) or "body"
-
-
-def validation_error(errors: list[Any], prefix: tuple[Any, ...] = ()) -> JSONResponse:
-    """The 422 for pydantic's first error: the field's dotted path and a short message.
-
-    A contract error (`contract.pydantic_error`) adds the path inside the value checked.
-    The message never quotes the input (it could be item text, or megabytes)."""
-    first: dict[str, Any] = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
-    loc = (*prefix, *first.get("loc", ()))
-    sub = (first.get("ctx") or {}).get("subfield")
-    if sub:
-        loc = (*loc, *str(sub).split("."))
-    where = _field(loc)
-    message = escape(str(first.get("msg", "invalid")))[:300]
-    return error(422, f"{where}: {message}", "invalid_request_error", where)
 
 
 def _handlers(app: FastAPI) -> None:
@@ -218,7 +199,7 @@ def create_app(settings: Settings, engines: Engines | None = None,
     app.include_router(routes_users.router)
     app.include_router(routes_retrieve.router)
     app.include_router(proxy.router)
-    app.add_middleware(Utf8Path)
+    proxy.document_body(app)
     app.add_middleware(CatchAll)
     app.add_middleware(BodyLimit, limit=settings.max_body)
 
