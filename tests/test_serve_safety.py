@@ -97,6 +97,9 @@ def test_the_set_is_named_at_startup() -> None:
     assert catalog.get(None) is catalog.get("bm25") and catalog.get("rrf:bm25+recency") is None
     with pytest.raises(Exception, match="share a name"):
         Catalog.build(["bm25", "bm25=recency"])
+    pytest.importorskip("onnxruntime", reason="the dense extra is not installed")
+    with pytest.raises(Exception, match="request path"):  # rrf's dense part: refused at startup
+        Catalog.build(["mix=rrf:bm25+dense"])
 
 
 # 4. Erasure that leaves nothing ------------------------------------------------------
@@ -159,6 +162,17 @@ def test_erasure_clears_every_retriever_cache(kind: str, tmp_path: Path) -> None
     for retriever in (cos, inner):
         assert not any(MARKER in t for t in retriever._row)
     assert app.state.retrieval._cache == {}
+    if kind == "postgresql":  # what PostgreSQL allows: a VACUUM after the erase
+        engines = connect(db)
+        end = time.monotonic() + 30
+        query = "SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = 'items'"
+        while True:
+            with engines.read.connect() as conn:
+                if conn.exec_driver_sql(query).scalar_one() is not None:
+                    break
+            assert time.monotonic() < end, "no VACUUM of items after the erase"
+            time.sleep(0.2)
+        engines.dispose()
 
 
 # 3. Encoding off the request path ------------------------------------------------------

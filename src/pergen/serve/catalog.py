@@ -103,6 +103,11 @@ class Catalog:
         for option in options:
             name, spec = parse(option)
             entry = Entry(name, spec, get_retriever(spec))
+            if entry.dense is None and any(isinstance(r, DenseRetriever)
+                                           for r in _walk(entry.retriever)):
+                raise ConfigError(f"--retriever {option!r}: a dense retriever inside another "
+                                  "one would encode profiles on the request path; give it "
+                                  "as its own --retriever")
             if entry.dense is not None:
                 entry.background = get_retriever(spec)
             entries.append(entry)
