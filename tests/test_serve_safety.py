@@ -319,3 +319,24 @@ def test_concurrent_bm25_is_not_held_by_dense_loading(tmp_path: Path) -> None:
         for t in threads:
             t.join()
     assert r.status_code == 200 and results[0] < 1.0
+
+
+@pytest.mark.parametrize("kind", DATABASES)
+def test_another_process_forgets_an_erased_user(kind: str, tmp_path: Path) -> None:
+    """Process B cached the user's profile; A erases the user; B's caches drop it within
+    a sweep, without a request for that user."""
+    db = database_url(kind, tmp_path)
+    key = make_key(db, "acme")
+    a = create_app(Settings(db=db), connect(db))
+    b = create_app(Settings(db=db, sweep_seconds=0.1), connect(db))
+    with TestClient(a) as ca, TestClient(b) as cb:
+        ca.post("/v1/users/u/items", json={"items": [{"id": "1", "text": f"{MARKER} x"}]},
+                headers=auth(key))
+        assert cb.post("/v1/retrieve", json={"user": "u", "query": "x"}, headers=auth(key)
+                       ).status_code == 200
+        assert len(b.state.retrieval._cache) == 1
+        assert ca.delete("/v1/users/u", headers=auth(key)).status_code == 200
+        end = time.monotonic() + 10
+        while b.state.retrieval._cache:
+            assert time.monotonic() < end, "B still holds the erased user's profile"
+            time.sleep(0.05)

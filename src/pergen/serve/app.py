@@ -11,6 +11,7 @@ U+FFFD and so addressed the same user).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import uuid
@@ -22,6 +23,7 @@ from urllib.parse import unquote_to_bytes
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -170,6 +172,17 @@ def _no_telemetry() -> dict[str, Any]:
                           "operation_spans": False, "auto_configure": False}}
 
 
+async def _sweep(app: FastAPI, every: float) -> None:
+    """Every `every` seconds, caches drop users erased through another process."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await run_in_threadpool(app.state.retrieval.sweep)
+            await run_in_threadpool(app.state.memory.sweep)
+        except Exception as e:  # class only; the next round tries again
+            log.warning("cache sweep failed (%s)", type(e).__name__)
+
+
 def create_app(settings: Settings, engines: Engines | None = None,
                catalog: Catalog | None = None) -> FastAPI:
     """The service; `engines` lets tests share a database, `catalog` pass built retrievers
@@ -183,9 +196,11 @@ def create_app(settings: Settings, engines: Engines | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker.start()
         app.state.memory.start()
+        sweeper = asyncio.create_task(_sweep(app, settings.sweep_seconds))
         try:
             yield
         finally:
+            sweeper.cancel()
             worker.stop()
             app.state.memory.stop()
             await proxy.close(app)

@@ -38,6 +38,7 @@ class Settings:
     max_length: int = 512  # the proxy's budget for injected items, in whitespace words
     memory: str | None = None  # summary | summary+items
     dense_wait: float = 0.25  # seconds a dense request waits for its items' vectors
+    sweep_seconds: float = 5.0  # how soon caches drop users erased by another process
     encode_batch: int = 8  # texts per encoding batch: what a query encoding may wait behind
     extra: dict[str, Any] = field(default_factory=dict)
 
