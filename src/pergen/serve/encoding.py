@@ -103,8 +103,10 @@ class EncodingWorker:
         if wanted:
             rows = vectors.missing(self.engines, model, 0, self.batch, only=wanted)
         else:
+            top = vectors.newest(self.engines)  # read first: what is below it is scanned now
             rows = vectors.missing(self.engines, model, self._mark[model], self.batch)
-            if not rows:
+            if not rows:  # the next scans start above: a wake costs no full scan
+                self._mark[model] = max(self._mark[model], top)
                 return False
         if rows:
             texts = [document(item) for _, item in rows]
