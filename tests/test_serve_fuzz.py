@@ -4,9 +4,10 @@ Schemathesis (Hypothesis underneath) generates requests that fit the schema and 
 that do not (both modes), for every operation, and a real `pergen serve` process on
 loopback answers them, on SQLite and on PostgreSQL, with a stub upstream behind the chat
 route and `--record` on; every other request names a seeded user (in the path or the
-body), so generated queries, templates and bodies meet real ranking. Every answer must be below 500, in the documented error shape
-when it is an error, and without a stack trace; after the run, the server's log must hold
-no traceback, no internal error and nothing but its own lines (no request content).
+body), so generated queries, templates and bodies meet real ranking. Every answer must be
+below 500, in the documented error shape when it is an error, and without a stack trace;
+after the run, the server's log must hold no traceback, no internal error and nothing but
+its own lines (no request content).
 
 The number of examples per operation is fixed (`PERGEN_FUZZ_EXAMPLES`, default 110: over
 1,500 requests per database over the 10 operations, about 45 s each on 2 busy cores).
