@@ -51,15 +51,19 @@ class Entry:
         assert dense is not None
         return dense.encoder, self.lock
 
+    _count: threading.Lock = field(default_factory=threading.Lock)
+
     @contextmanager
     def for_request(self) -> Iterator[None]:
         """The lock, taken by a request: the encoder does not start a batch meanwhile."""
-        self.waiting += 1  # a race only delays a batch: no lock needed for a hint
+        with self._count:  # `+=` is not atomic across threads: a lost update would stall
+            self.waiting += 1
         try:
             with self.lock:
                 yield
         finally:
-            self.waiting -= 1
+            with self._count:
+                self.waiting -= 1
 
     @property
     def dense(self) -> DenseRetriever | None:
