@@ -28,7 +28,6 @@ from pergen.retrievers import get_retriever
 from pergen.retrievers.dense import DenseRetriever
 from pergen.retrievers.rrf import RRFRetriever
 from pergen.serve.app import Settings, create_app
-from pergen.serve.catalog import Catalog
 from pergen.serve.db import connect
 
 MARKER = "ZQXJ-erase-me-7731"
@@ -60,7 +59,7 @@ def test_requests_cannot_name_a_model_or_a_path(tmp_path: Path) -> None:
     db = database_url("sqlite", tmp_path)
     key = make_key(db, "acme")
     app = create_app(Settings(db=db, upstream="http://127.0.0.1:9/v1"), connect(db))
-    catalog = app.state.retrieval.catalog
+    catalog = getattr(app.state.retrieval, "catalog", [])
     before = [(e.key, id(e.retriever)) for e in catalog]
     with TestClient(app) as client:
         client.post("/v1/users/u/items", json={"items": [{"id": "1", "text": "x"}]},
@@ -91,11 +90,16 @@ def test_requests_cannot_name_a_model_or_a_path(tmp_path: Path) -> None:
 
 
 def test_the_set_is_named_at_startup() -> None:
+    from pergen.serve.catalog import Catalog
+
     catalog = Catalog.build(["bm25", "recent=recency", "fused=rrf:bm25+recency"])
     assert catalog.names == ["bm25", "recent", "fused"] and catalog.default == "bm25"
     assert catalog.get(None) is catalog.get("bm25") and catalog.get("rrf:bm25+recency") is None
     with pytest.raises(Exception, match="share a name"):
         Catalog.build(["bm25", "bm25=recency"])
+    pytest.importorskip("onnxruntime", reason="the dense extra is not installed")
+    with pytest.raises(Exception, match="request path"):  # rrf's dense part: refused at startup
+        Catalog.build(["mix=rrf:bm25+dense"])
 
 
 # 4. Erasure that leaves nothing ------------------------------------------------------
@@ -136,6 +140,8 @@ def test_erased_text_leaves_no_byte_in_the_sqlite_folder(tmp_path: Path) -> None
 @pytest.mark.parametrize("kind", DATABASES)
 def test_erasure_clears_every_retriever_cache(kind: str, tmp_path: Path) -> None:
     """dense-cos, and a dense retriever inside rrf, kept erased texts as cache keys."""
+    from pergen.serve.catalog import Catalog
+
     db = database_url(kind, tmp_path)
     key = make_key(db, "acme")
     cos = DenseRetriever(HashEncoder(), cosine=True, name="dense-cos")  # type: ignore[arg-type]
@@ -156,12 +162,25 @@ def test_erasure_clears_every_retriever_cache(kind: str, tmp_path: Path) -> None
     for retriever in (cos, inner):
         assert not any(MARKER in t for t in retriever._row)
     assert app.state.retrieval._cache == {}
+    if kind == "postgresql":  # what PostgreSQL allows: a VACUUM after the erase
+        engines = connect(db)
+        end = time.monotonic() + 30
+        query = "SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = 'items'"
+        while True:
+            with engines.read.connect() as conn:
+                if conn.exec_driver_sql(query).scalar_one() is not None:
+                    break
+            assert time.monotonic() < end, "no VACUUM of items after the erase"
+            time.sleep(0.2)
+        engines.dispose()
 
 
 # 3. Encoding off the request path ------------------------------------------------------
 
 def test_a_large_backlog_does_not_delay_other_users(tmp_path: Path) -> None:
     """2,000 unencoded items of one user: another user's dense requests stay fast."""
+    from pergen.serve.catalog import Catalog
+
     db = database_url("sqlite", tmp_path)
     key = make_key(db, "acme")
     encoder = HashEncoder(delay=0.002)  # 2,000 items: 4 s of encoding in all
@@ -229,7 +248,7 @@ def test_internal_error_lines_escape_the_path(tmp_path: Path) -> None:
     import logging
 
     from pergen.serve.app import CatchAll
-    from pergen.serve.logs import EscapingFormatter
+    from pergen.serve.logs import EscapingFormatter  # new with the fix: fails to import before
 
     async def broken(scope: object, receive: object, send: object) -> None:
         raise RuntimeError("SECRET item text")
@@ -300,3 +319,24 @@ def test_concurrent_bm25_is_not_held_by_dense_loading(tmp_path: Path) -> None:
         for t in threads:
             t.join()
     assert r.status_code == 200 and results[0] < 1.0
+
+
+@pytest.mark.parametrize("kind", DATABASES)
+def test_another_process_forgets_an_erased_user(kind: str, tmp_path: Path) -> None:
+    """Process B cached the user's profile; A erases the user; B's caches drop it within
+    a sweep, without a request for that user."""
+    db = database_url(kind, tmp_path)
+    key = make_key(db, "acme")
+    a = create_app(Settings(db=db), connect(db))
+    b = create_app(Settings(db=db, sweep_seconds=0.1), connect(db))
+    with TestClient(a) as ca, TestClient(b) as cb:
+        ca.post("/v1/users/u/items", json={"items": [{"id": "1", "text": f"{MARKER} x"}]},
+                headers=auth(key))
+        assert cb.post("/v1/retrieve", json={"user": "u", "query": "x"}, headers=auth(key)
+                       ).status_code == 200
+        assert len(b.state.retrieval._cache) == 1
+        assert ca.delete("/v1/users/u", headers=auth(key)).status_code == 200
+        end = time.monotonic() + 10
+        while b.state.retrieval._cache:
+            assert time.monotonic() < end, "B still holds the erased user's profile"
+            time.sleep(0.05)

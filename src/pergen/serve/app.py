@@ -11,6 +11,7 @@ U+FFFD and so addressed the same user).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import uuid
@@ -22,6 +23,7 @@ from urllib.parse import unquote_to_bytes
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,7 +32,15 @@ from . import proxy, routes_retrieve, routes_users
 from .catalog import Catalog
 from .db import Engines, connect
 from .encoding import EncodingWorker
-from .http import DEFAULT_SYSTEM_TEMPLATE, ApiError, Settings, error, not_found, tenant
+from .http import (
+    DEFAULT_SYSTEM_TEMPLATE,
+    ApiError,
+    Settings,
+    error,
+    not_found,
+    tenant,
+    validation_error,
+)
 from .logs import escape
 from .memory import Memory
 from .migrate import upgrade
@@ -81,8 +91,17 @@ class BodyLimit:
             await _too_large(self.limit)(scope, receive, send)
 
 
+def _utf8(raw_path: bytes) -> bool:
+    try:
+        unquote_to_bytes(raw_path).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 class CatchAll:
-    """500 with a reference id for any exception a route lets escape, logged by class only.
+    """500 with a reference id for any exception a route lets escape, logged by class only;
+    and 422 for a path whose percent-escapes are not UTF-8 (one ASGI layer for both).
 
     Not an exception handler: Starlette re-raises after calling the handler for
     `Exception` so that the server logs it, and uvicorn's log would hold the traceback
@@ -100,6 +119,10 @@ class CatchAll:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
+        if scope["type"] == "http" and not _utf8(scope.get("raw_path") or b""):
+            await error(422, "path: percent-escapes must encode UTF-8", "invalid_request_error",
+                        "path")(scope, receive, send)
+            return
         try:
             await self.app(scope, receive, tracked)
         except Exception as e:
@@ -111,48 +134,8 @@ class CatchAll:
                     scope, receive, send)
 
 
-class Utf8Path:
-    """422 for a path whose percent-escapes do not decode as UTF-8 (checked on raw bytes)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            try:
-                unquote_to_bytes(scope.get("raw_path") or b"").decode("utf-8")
-            except UnicodeDecodeError:
-                await error(422, "path: percent-escapes must encode UTF-8",
-                            "invalid_request_error", "path")(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
 def _too_large(limit: int) -> JSONResponse:
     return error(413, f"request body over {limit} bytes", "request_too_large")
-
-
-def _field(loc: tuple[Any, ...]) -> str:
-    """``("body", "items", 0, "id")`` -> ``items.0.id`` (the location's kind dropped)."""
-    parts = [str(p) for p in loc]
-    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
-        parts = parts[1:]
-    return ".".join(parts) or "body"
-
-
-def validation_error(errors: list[Any], prefix: tuple[Any, ...] = ()) -> JSONResponse:
-    """The 422 for pydantic's first error: the field's dotted path and a short message.
-
-    A contract error (`contract.pydantic_error`) adds the path inside the value checked.
-    The message never quotes the input (it could be item text, or megabytes)."""
-    first: dict[str, Any] = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
-    loc = (*prefix, *first.get("loc", ()))
-    sub = (first.get("ctx") or {}).get("subfield")
-    if sub:
-        loc = (*loc, *str(sub).split("."))
-    where = _field(loc)
-    message = escape(str(first.get("msg", "invalid")))[:300]
-    return error(422, f"{where}: {message}", "invalid_request_error", where)
 
 
 def _handlers(app: FastAPI) -> None:
@@ -189,6 +172,17 @@ def _no_telemetry() -> dict[str, Any]:
                           "operation_spans": False, "auto_configure": False}}
 
 
+async def _sweep(app: FastAPI, every: float) -> None:
+    """Every `every` seconds, caches drop users erased through another process."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await run_in_threadpool(app.state.retrieval.sweep)
+            await run_in_threadpool(app.state.memory.sweep)
+        except Exception as e:  # class only; the next round tries again
+            log.warning("cache sweep failed (%s)", type(e).__name__)
+
+
 def create_app(settings: Settings, engines: Engines | None = None,
                catalog: Catalog | None = None) -> FastAPI:
     """The service; `engines` lets tests share a database, `catalog` pass built retrievers
@@ -202,9 +196,11 @@ def create_app(settings: Settings, engines: Engines | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker.start()
         app.state.memory.start()
+        sweeper = asyncio.create_task(_sweep(app, settings.sweep_seconds))
         try:
             yield
         finally:
+            sweeper.cancel()
             worker.stop()
             app.state.memory.stop()
             await proxy.close(app)
@@ -218,7 +214,7 @@ def create_app(settings: Settings, engines: Engines | None = None,
     app.include_router(routes_users.router)
     app.include_router(routes_retrieve.router)
     app.include_router(proxy.router)
-    app.add_middleware(Utf8Path)
+    proxy.document_body(app)
     app.add_middleware(CatchAll)
     app.add_middleware(BodyLimit, limit=settings.max_body)
 

@@ -37,16 +37,33 @@ class Entry:
     retriever: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
     waiting: int = 0  # requests waiting for `lock`: the background encoder lets them first
+    # A dense retriever's second instance, for the background encoder alone: one encoding
+    # of a batch takes tens to hundreds of ms on a busy CPU and cannot be interrupted, so
+    # sharing one encoder made other users' queries wait for it. None: shares `retriever`.
+    background: Any = None
+    background_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def encoder_for_background(self) -> tuple[Any, threading.Lock]:
+        if self.background is not None:
+            return self.background.encoder, self.background_lock
+        dense = self.dense
+        assert dense is not None
+        return dense.encoder, self.lock
+
+    _count: threading.Lock = field(default_factory=threading.Lock)
 
     @contextmanager
     def for_request(self) -> Iterator[None]:
         """The lock, taken by a request: the encoder does not start a batch meanwhile."""
-        self.waiting += 1  # a race only delays a batch: no lock needed for a hint
+        with self._count:  # `+=` is not atomic across threads: a lost update would stall
+            self.waiting += 1
         try:
             with self.lock:
                 yield
         finally:
-            self.waiting -= 1
+            with self._count:
+                self.waiting -= 1
 
     @property
     def dense(self) -> DenseRetriever | None:
@@ -84,11 +101,20 @@ class Catalog:
 
     @classmethod
     def build(cls, options: Sequence[str] = DEFAULT_RETRIEVERS) -> Catalog:
-        """Load every retriever now (a dense one loads its model: seconds)."""
+        """Load every retriever now (a dense one loads its model twice: once for requests,
+        once for the background encoder; seconds)."""
         entries = []
         for option in options:
             name, spec = parse(option)
-            entries.append(Entry(name, spec, get_retriever(spec)))
+            entry = Entry(name, spec, get_retriever(spec))
+            if entry.dense is None and any(isinstance(r, DenseRetriever)
+                                           for r in _walk(entry.retriever)):
+                raise ConfigError(f"--retriever {option!r}: a dense retriever inside another "
+                                  "one would encode profiles on the request path; give it "
+                                  "as its own --retriever")
+            if entry.dense is not None:
+                entry.background = get_retriever(spec)
+            entries.append(entry)
         return cls(entries)
 
     @classmethod

@@ -85,6 +85,9 @@ def serve(db: str = DbOpt,
           dense_wait: float = typer.Option(0.25, "--dense-wait", min=0.0, help="Seconds a dense "
                                            "request waits for its user's items to be encoded "
                                            "before answering from bm25"),
+          encode_batch: int = typer.Option(8, "--encode-batch", min=1, help="Texts per batch of "
+                                           "the background encoder (what a dense query may wait "
+                                           "behind)"),
           log_level: str = typer.Option("info", "--log-level"),
           log_format: str = typer.Option("text", "--log-format", help="text | json")) -> None:
     """Run the profile store and the personalizing OpenAI-compatible proxy."""
@@ -94,7 +97,8 @@ def serve(db: str = DbOpt,
                         retrievers=tuple(retriever) or Settings.retrievers, k=k, record=record,
                         system_template=system_template or Settings.system_template,
                         max_body=max_body, upstream_timeout=upstream_timeout,
-                        max_length=max_length, memory=memory, dense_wait=dense_wait)
+                        max_length=max_length, memory=memory, dense_wait=dense_wait,
+                        encode_batch=encode_batch)
     _serve(settings, host, port, log_level, log_format)
 
 

@@ -134,10 +134,16 @@ def json_before(value: Any) -> Any:
     return _wrap(check_json)(value)
 
 
-Text = Annotated[str, AfterValidator(_wrap(check_text))]
-Id = Annotated[str, AfterValidator(_wrap(check_id))]
-IsoDate = Annotated[str, AfterValidator(_wrap(check_date))]
+# The schemas say what the checks enforce (as far as JSON Schema can), so clients and the
+# fuzz tests' positive mode produce valid values.
+_ID_SCHEMA = {"type": "string", "minLength": 1, "maxLength": MAX_ID,
+              "pattern": "^[^/\\x00-\\x1f\\x7f-\\x9f]+$"}
+Text = Annotated[str, AfterValidator(_wrap(check_text)), WithJsonSchema(
+    {"type": "string", "maxLength": MAX_TEXT, "pattern": "^[^\\x00]*$"})]
+Id = Annotated[str, AfterValidator(_wrap(check_id)), WithJsonSchema(_ID_SCHEMA)]
+IsoDate = Annotated[str, AfterValidator(_wrap(check_date)), WithJsonSchema(
+    {"type": "string", "format": "date", "maxLength": MAX_DATE})]
 JsonValue = Annotated[Any, BeforeValidator(_wrap(check_json))]
 ItemId = Annotated[Any, BeforeValidator(_wrap(check_item_id)), WithJsonSchema(
-    {"anyOf": [{"type": "string", "minLength": 1, "maxLength": MAX_ID, "pattern": "^[^/]+$"},
-               {"type": "integer"}]})]
+    {"anyOf": [_ID_SCHEMA, {"type": "integer", "minimum": -(10 ** 18) + 1,
+                            "maximum": 10 ** 18 - 1}]})]

@@ -4,8 +4,10 @@ Why: encoding a user's items inline (at add time or at their first dense request
 the retriever's lock for as long as it took: 2,000 items were 50 s during which every
 other dense request of every user waited. Here a single daemon thread encodes items
 after they are written, in batches of `batch` texts, taking the encoder's lock for one
-batch at a time and never while a request waits for it, so a query encoding of another
-user waits at most for the batch under way.
+batch at a time. A retriever built from a spec has a second encoder for this thread (see
+`catalog.Entry.background`), so a query never waits for a batch; the thread runs at the
+lowest CPU priority. Where the encoder is shared (instances passed in by a test), the
+thread starts no batch while a request waits for it.
 
 What it encodes, per dense retriever: first the items a waiting request asked for
 (`urgent`), then every item above a high-water mark of item keys (new items get larger
@@ -17,7 +19,9 @@ quote item text).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
 
@@ -75,6 +79,7 @@ class EncodingWorker:
         self._wake.set()
 
     def _run(self) -> None:
+        _lower_priority()
         while not self._stop.is_set():
             self._wake.wait(self.idle)
             self._wake.clear()
@@ -98,19 +103,27 @@ class EncodingWorker:
         if wanted:
             rows = vectors.missing(self.engines, model, 0, self.batch, only=wanted)
         else:
+            top = vectors.newest(self.engines)  # read first: what is below it is scanned now
             rows = vectors.missing(self.engines, model, self._mark[model], self.batch)
-            if not rows:
+            if not rows:  # the next scans start above: a wake costs no full scan
+                self._mark[model] = max(self._mark[model], top)
                 return False
         if rows:
             texts = [document(item) for _, item in rows]
-            dense = entry.dense
-            assert dense is not None
-            while entry.waiting > 0 and not self._stop.is_set():  # requests go first
-                time.sleep(0.002)
-            with entry.lock:
-                encoded = np.asarray(dense.encoder.encode(texts, self.batch), dtype=np.float32)
+            encoder, lock = entry.encoder_for_background
+            if lock is entry.lock:  # shared with requests: they go first
+                while entry.waiting > 0 and not self._stop.is_set():
+                    time.sleep(0.002)
+            with lock:
+                encoded = np.asarray(encoder.encode(texts, self.batch), dtype=np.float32)
             self.encoded += vectors.save(self.engines, model, dict(zip([pk for pk, _ in rows],
                                                                        encoded)))
             if not wanted:
                 self._mark[model] = max(self._mark[model], rows[-1][0])
         return True
+
+
+def _lower_priority() -> None:
+    """This thread at the lowest CPU priority (Linux: per thread): requests go first."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)

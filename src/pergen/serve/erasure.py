@@ -25,8 +25,8 @@ from .db import Engines
 
 log = logging.getLogger("pergen.serve")
 TABLES = ("items", "embeddings", "summaries", "users")
-_vacuum_lock = threading.Lock()
-_vacuum_again = threading.Event()
+_vacuums: dict[str, tuple[threading.Lock, threading.Event]] = {}  # per database URL
+_guard = threading.Lock()
 
 
 def scrub(engines: Engines, tries: int = 20) -> bool:
@@ -46,20 +46,23 @@ def scrub(engines: Engines, tries: int = 20) -> bool:
 
 
 def _vacuum_soon(engines: Engines) -> None:
-    _vacuum_again.set()
-    if _vacuum_lock.acquire(blocking=False):
-        threading.Thread(target=_vacuum, args=(engines,), daemon=True,
+    """One VACUUM thread per database at a time; an erase during it asks for one more."""
+    with _guard:
+        running, again = _vacuums.setdefault(engines.url, (threading.Lock(), threading.Event()))
+    again.set()
+    if running.acquire(blocking=False):
+        threading.Thread(target=_vacuum, args=(engines, running, again), daemon=True,
                          name="pergen-vacuum").start()
 
 
-def _vacuum(engines: Engines) -> None:
+def _vacuum(engines: Engines, running: threading.Lock, again: threading.Event) -> None:
     try:
-        while _vacuum_again.is_set():
-            _vacuum_again.clear()
+        while again.is_set():
+            again.clear()
             with engines.write.connect() as conn:
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
                 conn.execute(text(f"VACUUM {', '.join(TABLES)}"))
     except Exception as e:  # class only
         log.warning("VACUUM after an erase failed (%s)", type(e).__name__)
     finally:
-        _vacuum_lock.release()
+        running.release()

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from . import keys
 from .catalog import DEFAULT_RETRIEVERS
+from .logs import escape
 
 DEFAULT_SYSTEM_TEMPLATE = ("Earlier texts written by this user, most relevant first; use them to "
                            "match the user's preferences and style:\n$items")
@@ -37,6 +38,7 @@ class Settings:
     max_length: int = 512  # the proxy's budget for injected items, in whitespace words
     memory: str | None = None  # summary | summary+items
     dense_wait: float = 0.25  # seconds a dense request waits for its items' vectors
+    sweep_seconds: float = 5.0  # how soon caches drop users erased by another process
     encode_batch: int = 8  # texts per encoding batch: what a query encoding may wait behind
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -46,6 +48,29 @@ def error(status: int, message: str, kind: str, field: str | None = None) -> JSO
     if field is not None:
         body["field"] = field
     return JSONResponse({"error": body}, status_code=status)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    """``("body", "items", 0, "id")`` -> ``items.0.id`` (the location's kind dropped)."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def validation_error(errors: list[Any], prefix: tuple[Any, ...] = ()) -> JSONResponse:
+    """The 422 for pydantic's first error: the field's dotted path and a short message.
+
+    A contract error (`contract.pydantic_error`) adds the path inside the value checked.
+    The message never quotes the input (it could be item text, or megabytes)."""
+    first: dict[str, Any] = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
+    loc = (*prefix, *first.get("loc", ()))
+    sub = (first.get("ctx") or {}).get("subfield")
+    if sub:
+        loc = (*loc, *str(sub).split("."))
+    where = _field(loc)
+    message = escape(str(first.get("msg", "invalid")))[:300]
+    return error(422, f"{where}: {message}", "invalid_request_error", where)
 
 
 class ApiError(HTTPException):

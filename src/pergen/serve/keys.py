@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..errors import ConfigError
@@ -50,16 +50,20 @@ def ensure_tenant(engines: Engines, tenant: str) -> int:
         return _ensure(engines, conn, tenant)
 
 
+_keys = ApiKey.__table__
+# Built once: every request runs it (building the select cost more than running it).
+_FIND_KEY = select(_keys.c.tenant_pk).where(_keys.c.hash == bindparam("hash"),
+                                            _keys.c.revoked_at.is_(None))
+
+
 def tenant_of(engines: Engines, key: str) -> int | None:
     """The tenant of a key that exists and is not revoked, or None.
 
     Read from the database on every call (one indexed lookup): a revocation through any
     process sharing the database takes effect at the next request everywhere.
     """
-    digest = hash_key(key)
     with engines.read.connect() as conn:
-        tenant = conn.execute(select(ApiKey.tenant_pk).where(
-            ApiKey.hash == digest, ApiKey.revoked_at.is_(None))).scalar_one_or_none()
+        tenant = conn.execute(_FIND_KEY, {"hash": hash_key(key)}).scalar_one_or_none()
     return None if tenant is None else int(tenant)
 
 

@@ -71,6 +71,15 @@ class Memory:
             self.written(tenant, user)  # e.g. after a restart: computed for the next request
         return found[1] if found else ""
 
+    def sweep(self) -> int:
+        """Drop summaries of users erased through another process; how many."""
+        with self._lock:
+            keys = list(self._summaries)
+        gone = set(keys) - store.existing(self.engines, keys) if keys else set()
+        for tenant, user in gone:
+            self.forget(tenant, user)
+        return len(gone)
+
     def forget(self, tenant: int, user: str) -> None:
         with self._lock:
             self._summaries.pop((tenant, user), None)

@@ -27,18 +27,28 @@ from urllib.parse import quote
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import ValidationError
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from . import embedded, store
 from .contract import ContractError, check_id
-from .http import ApiError, Settings, error, tenant, text_of
+from .http import ApiError, Settings, error, tenant, text_of, validation_error
 from .retrieval import Ranked, Retrieval
 from .routes_retrieve import check_retriever, ranked_headers
 from .schemas import ChatIn
 from .texts import cut, document
 
 router = APIRouter(prefix="/v1", tags=["proxy"])
+
+
+class Invalid(Exception):
+    """A 422 already rendered (pydantic's first error, named as every route names it)."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
 SUMMARY_NOTE = "What is known about this user: "
 
 
@@ -87,11 +97,49 @@ async def _record(request: Request, tenant_pk: int, user: str, query: str) -> No
     request.app.state.memory.written(tenant_pk, user)
 
 
-@router.post("/chat/completions", openapi_extra={"requestBody": {"required": True}})
-async def chat(request: Request, body: ChatIn, tenant_pk: int = Depends(tenant)) -> Response:
+# The body is parsed once, here, and validated against `ChatIn` by hand: the raw dict is
+# what goes upstream, and FastAPI's own body handling would cost a second parse per call.
+_CHAT_SCHEMA = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"$ref": "#/components/schemas/ChatIn"}}}}}
+
+
+def document_body(app: FastAPI) -> None:
+    """Put `ChatIn` (and the models it uses) into the app's OpenAPI components."""
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = base()
+            chat = ChatIn.model_json_schema(ref_template="#/components/schemas/{model}")
+            found = schema.setdefault("components", {}).setdefault("schemas", {})
+            found.update(chat.pop("$defs", {}))
+            found["ChatIn"] = chat
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _parse(content: bytes) -> tuple[dict[str, Any], ChatIn]:
+    try:
+        raw = json.loads(content)
+    except ValueError:  # UnicodeDecodeError included
+        raise ApiError(422, "body: not valid JSON", field="body") from None
+    if not isinstance(raw, dict):
+        raise ApiError(422, "body: expected a JSON object", field="body")
+    try:
+        return raw, ChatIn.model_validate(raw)
+    except ValidationError as e:
+        raise Invalid(validation_error(list(e.errors()))) from None
+
+
+@router.post("/chat/completions", openapi_extra=_CHAT_SCHEMA)
+async def chat(request: Request, tenant_pk: int = Depends(tenant)) -> Response:
     """OpenAI-compatible chat completions, personalized from the user's profile."""
-    raw: dict[str, Any] = json.loads(await request.body())  # forwarded as sent, less `pergen`
-    raw.pop("pergen", None)
+    try:
+        raw, body = _parse(await request.body())
+    except Invalid as e:
+        return e.response
+    raw.pop("pergen", None)  # forwarded as sent, less pergen's options
     user = _user(body, request.headers.get("x-pergen-user"))
     settings: Settings = request.app.state.settings
     options = body.pergen

@@ -80,6 +80,16 @@ class Retrieval:
         self.catalog.clear_text_caches()
         return 1 if dropped is not None else 0
 
+    def sweep(self) -> int:
+        """Forget cached users that no longer exist: erased through another process, whose
+        own caches this one cannot see. Run every few seconds (`app`); users dropped."""
+        with self._lock:
+            keys = list(self._cache)
+        gone = set(keys) - store.existing(self.engines, keys) if keys else set()
+        for tenant, user in gone:
+            self.forget(tenant, user)
+        return len(gone)
+
     def profile(self, tenant: int, user: str) -> _Entry | None:
         key = (tenant, user)
         with self._lock:

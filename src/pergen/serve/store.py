@@ -209,3 +209,16 @@ def count_items(engines: Engines, tenant: int, user: str) -> int:
         if found is None:
             return 0
         return int(conn.execute(select(func.count()).where(Item.user_pk == found.pk)).scalar_one())
+
+
+def existing(engines: Engines, keys: Sequence[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which of these (tenant, user) pairs still exist (for caches of other processes'
+    erasures: see `Retrieval.sweep`)."""
+    found: set[tuple[int, str]] = set()
+    with engines.read.connect() as conn:
+        for start in range(0, len(keys), 500):
+            part = keys[start:start + 500]
+            rows = conn.execute(select(User.tenant_pk, User.external_id).where(
+                User.external_id.in_({u for _, u in part}), User.tenant_pk.in_({t for t, _ in part})))
+            found.update((int(r.tenant_pk), str(r.external_id)) for r in rows)
+    return found & set(keys)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..data.records import ProfileItem
@@ -44,6 +44,12 @@ def missing(engines: Engines, model: str, after: int = 0, limit: int = 16,
     with engines.read.connect() as conn:
         rows = conn.execute(query.order_by(Item.pk).limit(limit)).all()
     return [(int(r.pk), to_profile_item(r.item_id, r.fields, 0)) for r in rows]
+
+
+def newest(engines: Engines) -> int:
+    """The largest item key (0 without items): the worker's mark once nothing is missing."""
+    with engines.read.connect() as conn:
+        return int(conn.execute(select(func.max(Item.pk))).scalar_one() or 0)
 
 
 def save(engines: Engines, model: str, vectors: Mapping[int, np.ndarray]) -> int:
