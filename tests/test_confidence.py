@@ -210,3 +210,29 @@ def test_score_command_with_confidence_and_abstained(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["score", "--golds", str(golds), "--preds", str(preds),
                               "--missing", "abstain", "--confidence", str(conf)])
     assert bad.exit_code == 2 and "record a" in bad.output and "not a number in [0, 1]" in bad.output
+
+
+@pytest.mark.parametrize("kind", ["label", "rating"])
+def test_agreement_ranks_every_agreement_with_the_vote_above_every_disagreement(
+        kind: str, synthetic, tmp_path: Path) -> None:
+    data = synthetic(kind, users=4, per_user=4)
+    runs = evaluate(data, "dev", ["bm25"], tmp_path / "r", model=FakeLM(),
+                    label_mode="calibrate", confidence="agreement", progress=False)
+    sure = runs["bm25"].confidence
+    vote = runs["ref:knn-vote"].predictions  # the same vote, run as a reference
+    agree = [q for q in sure if runs["bm25"].predictions[q] == vote[q]]
+    disagree = [q for q in sure if q not in agree]
+    assert len(sure) == 16 and all(0.0 <= v <= 1.0 for v in sure.values())
+    assert all(sure[q] >= 0.5 for q in agree) and all(sure[q] <= 0.5 for q in disagree)
+    stored = json.loads((tmp_path / "r" / "bm25" / "confidence.json").read_text())
+    assert stored == pytest.approx(sure)
+
+
+def test_agreement_on_a_choice_task_uses_the_similarity_vote(tweets: Path, tweet_task_path,
+                                                            tmp_path: Path) -> None:
+    runs = evaluate(tweets, "dev", ["bm25"], tmp_path, task=str(tweet_task_path),
+                    model=FakeLM(), label_mode="calibrate", confidence="agreement", limit=8,
+                    progress=False)
+    sure, vote = runs["bm25"].confidence, runs["ref:similarity-vote"].predictions
+    for q, value in sure.items():
+        assert (value >= 0.5) == (runs["bm25"].predictions[q] == vote[q])
