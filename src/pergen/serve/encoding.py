@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 from . import vectors
+from .background import Background
 from .catalog import Catalog, Entry
 from .db import Engines
 from .texts import document
@@ -35,37 +36,25 @@ from .texts import document
 log = logging.getLogger("pergen.serve")
 
 
-class EncodingWorker:
+class EncodingWorker(Background):
     """Encodes missing item vectors of every dense retriever of the catalog."""
+
+    thread_name = "pergen-encoder"
 
     def __init__(self, engines: Engines, catalog: Catalog, batch: int = 8,
                  idle: float = 2.0, backoff: float = 5.0) -> None:
+        super().__init__()
         self.engines, self.catalog = engines, catalog
         self.batch, self.idle, self.backoff = max(1, batch), idle, backoff
-        self._wake = threading.Event()
-        self._stop = threading.Event()
         # model -> item keys a request waits for (a dict: ordered, and a key queued once)
         self._urgent: dict[str, dict[int, None]] = {e.model: {} for e in catalog.dense_entries()}
         self._mark: dict[str, int] = dict.fromkeys(self._urgent, 0)
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
         self.encoded = 0
 
     @property
     def active(self) -> bool:
         return bool(self._urgent)
-
-    def start(self) -> None:
-        if self.active and self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="pergen-encoder", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(30)
-            self._thread = None
 
     def notify(self) -> None:
         """Items were written: look for work now rather than at the next idle tick."""

@@ -19,6 +19,7 @@ from sqlalchemy import delete, insert
 from ..memory.summaries import StatsSummarizer
 from ..tasks import TaskSpec
 from . import store
+from .background import Background
 from .db import Engines
 from .models import Summary
 
@@ -29,31 +30,24 @@ _CHAT = TaskSpec(name="chat", item_template="$text", prompt_template="$profile $
                  document_fields=("text",), output_fields=("text",))
 
 
-class Memory:
+class Memory(Background):
     """Summaries by (tenant, user): the revision they were made from and the text."""
 
+    thread_name = "pergen-memory"
+
     def __init__(self, engines: Engines, mode: str | None, max_users: int = 4096) -> None:
+        super().__init__()
         if mode is not None and mode not in MODES:
             raise ValueError(f"unknown memory {mode!r}; known: {', '.join(MODES)}")
         self.engines, self.mode, self.max_users = engines, mode, max_users
         self._summaries: OrderedDict[tuple[int, str], tuple[int, str]] = OrderedDict()
         self._todo: dict[tuple[int, str], None] = {}
         self._lock = threading.Lock()
-        self._wake, self._stop = threading.Event(), threading.Event()
-        self._thread: threading.Thread | None = None
         self._summarizer = StatsSummarizer(_CHAT, [])
 
-    def start(self) -> None:
-        if self.mode is not None and self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="pergen-memory", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(30)
-            self._thread = None
+    @property
+    def active(self) -> bool:
+        return self.mode is not None
 
     def written(self, tenant: int, user: str) -> None:
         """The user's items changed: recompute their summary in the background."""
