@@ -160,6 +160,25 @@ class KnnVote(BaseGenerator):
         return [self._answer(r, next(ranked) if r.retriever is not None else [])
                 for r in requests]
 
+    def label_shares(self, requests: Sequence[Request]) -> list[list[float]]:
+        """Per request, each label's share of the top K items' score weight (the vote's
+        evidence before it picks: 0 for all where nothing votes)."""
+        _check_all(self, requests)
+        asks = [(r.retriever, RankRequest(r.task.query(r.input), r.profile, _docs(r)))
+                for r in requests]
+        out = []
+        for r, ranking in zip(requests, _rank_grouped(asks)):
+            labels = list(r.task.labels or ())
+            lowest = min((s.score for s in ranking), default=0.0)
+            totals = dict.fromkeys(labels, 0.0)
+            for s in ranking[:self.vote_k]:
+                label = r.task.output_of(s.item).strip()
+                if label in totals:
+                    totals[label] += s.score - lowest
+            mass = sum(totals.values())
+            out.append([totals[lab] / mass if mass > 0 else 0.0 for lab in labels])
+        return out
+
     def _answer(self, request: Request, ranking: Sequence[Scored]) -> str:
         task = request.task
         self.questions += 1

@@ -79,7 +79,10 @@ WithDate = Annotated[bool, option("with_date", "--with-date",
 LabelMode = Annotated[str, option("label_mode", "--label-mode", listed(LABEL_MODES)
                                   + " (see the README: calibrate removes the label bias over "
                                   "the run; prior adds the user's own labels; expected: the "
-                                  "expected rating)")]
+                                  "expected rating; fused: the LLM, the prior and the vote, "
+                                  "weighted by a fit on the train split)")]
+FuseTrain = Annotated[int, option("fuse_train", "--fuse-train", "Label mode fused: the train "
+                                  "questions its weights are fitted on", min=10)]
 MaxNewTokens = Annotated[int | None, option("max_new_tokens", "--max-new-tokens",
                                             "Longest answer (default: the task's)")]
 PriorStrength = Annotated[float, option("prior_strength", "--prior-strength",

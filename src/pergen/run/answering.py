@@ -27,6 +27,7 @@ from .folder import (
     claim,
     slug,
 )
+from .fusion import Fuser
 from .labels import CALIBRATED, whole_run_labels
 from .settings import (
     EvalSettings,
@@ -41,7 +42,7 @@ def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec:
                   golds: Mapping[str, str] | None = None,
                   summaries: Mapping[str, str] | None = None,
                   label_prior: np.ndarray | None = None, confidence: str = "prob",
-                  name: str | None = None) -> RetrieverRun:
+                  name: str | None = None, fuser: Fuser | None = None) -> RetrieverRun:
     """Answer every question with one retriever; finished questions are never redone.
 
     `name` is what the run is called in ``run.json`` and the results (default: the
@@ -93,7 +94,7 @@ def run_retriever(questions: Sequence[Question], task: TaskSpec, retriever_spec:
     matrix = None
     if settings.label_mode in CALIBRATED:
         chosen, matrix = whole_run_labels([done[q.id]["label_scores"] for q in questions],
-                                          questions, task, settings, label_prior)
+                                          questions, task, settings, label_prior, fuser)
         predictions = dict(zip(predictions, chosen))
     lamp.write_outputs(folder / "predictions.json", task.name, predictions)
     t0 = time.perf_counter()

@@ -51,9 +51,13 @@ class ModelConfig:
     prior_strength: float = 1.0
     batch_size: int = 8
     gold_loglik: bool = True
+    fuse_train: int = 200  # label mode fused: train questions its weights are fitted on
 
     def __post_init__(self) -> None:
         check_model(self.model)
+        if self.fuse_train < 10:
+            raise ConfigError(f"{{option}} must be >= 10, got {self.fuse_train}",
+                              option="fuse_train")
         if self.batch_size < 1:
             raise ConfigError(f"{{option}} must be >= 1, got {self.batch_size}",
                               option="batch_size")

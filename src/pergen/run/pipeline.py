@@ -22,6 +22,8 @@ import numpy as np
 from ..baselines.priors import global_distribution
 from ..data import lamp
 from ..data.records import Question
+from ..data.splits import golds_for, load_split
+from ..errors import ConfigError
 from ..evaluation.abstention import Reanswer, check_trust_fit, settle
 from ..llm.base import Generator
 from ..memory.levels import Embed, Population, profiles_at_level
@@ -35,6 +37,7 @@ from ..tasks.rating import prior_gap
 from .answering import run_retriever
 from .config import RunConfig
 from .folder import (
+    JOURNAL,
     RetrieverRun,
     add_selection,
     add_usage,
@@ -42,6 +45,7 @@ from .folder import (
     slug,
     write_warnings,
 )
+from .fusion import Fuser, features, stored_or_fit
 from .prepare import prepare_run
 from .references import run_references
 from .scoring import score_runs
@@ -52,7 +56,7 @@ from .settings import (
     check_retrievers,
 )
 from .steps import build_retrievers, rank_request
-from .storage import atomic_write_json
+from .storage import Journal, atomic_write_json
 
 __all__ = ["LABEL_MODES", "EvalSettings", "RetrieverRun", "build_retrievers", "evaluate",
            "run_retriever", "slug"]
@@ -114,10 +118,13 @@ def evaluate(data_dir: str | Path, split: str, retrievers: Iterable[str] | None,
     runs: dict[str, RetrieverRun] = {}
     for spec_r, retriever in built.items():
         before = generator.token_usage()
+        fuser = (_fuser(data_dir, spec, generator, settings, spec_r, retriever,
+                        out / slug(spec_r), config, progress, everyone)
+                 if settings.label_mode == "fused" else None)
         runs[spec_r] = run_retriever(questions, spec, spec_r, generator, settings,
                                      out / slug(spec_r), batch_size, progress, retriever,
                                      likelihood_golds, summaries, label_prior,
-                                     config.trust.confidence)
+                                     config.trust.confidence, fuser=fuser)
         add_usage(out / slug(spec_r), before, generator.token_usage())
     if selectors:
         requests = [rank_request(spec, q, settings.with_date) for q in questions]
@@ -201,3 +208,28 @@ def _summaries(everyone: Sequence[Question], questions: Sequence[Question], task
     atomic_write_json(Path(out_dir) / "summaries.json",
                       {"summarizer": summarizer.name, **describe(cache)})
     return texts
+
+
+def _fuser(data_dir: str | Path, task: TaskSpec, model: Generator, settings: EvalSettings,
+           spec_r: str, retriever: Retriever, folder: Path, config: RunConfig, progress: bool,
+           everyone: Sequence[Question]) -> Fuser:
+    """Label mode fused: the first `fuse_train` train questions answered by the same model
+    and retriever (``<folder>/fuse-train/``, resumable), their features, and the fit."""
+    limit = config.model.fuse_train
+    if not lamp.outputs_path(data_dir, "train").exists():
+        raise ConfigError("{option} fused learns its weights on the train split: "
+                          f"{lamp.outputs_path(data_dir, 'train')} does not exist",
+                          option="label_mode")
+    train = load_split(data_dir, "train", limit, task=task)
+    golds = golds_for(data_dir, "train", train)
+    assert golds is not None
+    train_run = folder / "fuse-train"
+    run_retriever(train, task, spec_r, model, replace(settings, label_mode="calibrate"),
+                  train_run, config.model.batch_size, progress, retriever, confidence="none")
+    done = Journal(train_run / JOURNAL).read()
+    labels = list(task.labels or ())
+    kept = [q for q in train if golds[q.id] in labels]
+    x = features([done[q.id]["label_scores"] for q in kept], kept, train, task)
+    key = {"settings": settings.key(), "retriever": spec_r, "fuse_train": limit}
+    weights, scale = stored_or_fit(folder, key, x, [labels.index(golds[q.id]) for q in kept])
+    return Fuser(weights, scale, everyone, task)

@@ -26,8 +26,8 @@ from ..rspg.selectors import SELECTORS
 from ..tasks import TaskSpec
 from ..tasks.rating import check_rating, is_rating
 
-LABEL_MODES = ("auto", "generate", "choose", "calibrate", "prior", "expected")
-SCORED_MODES = ("choose", "calibrate", "prior", "expected")  # need a model that scores labels
+LABEL_MODES = ("auto", "generate", "choose", "calibrate", "prior", "expected", "fused")
+SCORED_MODES = ("choose", "calibrate", "prior", "expected", "fused")  # models that score labels
 PRIOR_MODES = ("prior", "expected")  # add the user's own label distribution to the scores
 AUTO_RATING_MODE = "expected"
 """What ``auto`` runs on a rating task whose model scores labels. Measured on a LaMP-3-style
