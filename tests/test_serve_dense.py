@@ -9,14 +9,13 @@ the slow one loads MiniLM (the `dense` retriever) for real.
 from __future__ import annotations
 
 import time
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from test_serve_support import DATABASES, auth, database_url, make_key
+from test_serve_support import DATABASES, HashEncoder, auth, database_url, make_key
 
 from pergen.retrievers import get_retriever
 from pergen.retrievers.dense import DenseRetriever
@@ -28,22 +27,6 @@ ITEMS = [{"id": "d1", "text": "cats purr on the sofa"},
          {"id": "d2", "text": "stock markets fell sharply"},
          {"id": "d3", "text": "kittens and cats play"}]
 
-
-class HashEncoder:
-    """Bag of hashed words: texts sharing words get a larger dot product."""
-
-    dim = 64
-
-    def __init__(self) -> None:
-        self.texts_encoded = 0
-
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        self.texts_encoded += len(texts)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in text.lower().split():
-                out[row, zlib.crc32(word.encode()) % self.dim] += 1
-        return out
 
 
 def _client(db: str, encoder: HashEncoder, dense_wait: float = 10.0) -> TestClient:

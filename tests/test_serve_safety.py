@@ -14,15 +14,12 @@ from __future__ import annotations
 import json
 import threading
 import time
-import zlib
-from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from test_serve_support import DATABASES, Server, auth, database_url, make_key
+from test_serve_support import DATABASES, HashEncoder, Server, auth, database_url, make_key
 
 from pergen.retrievers import get_retriever
 from pergen.retrievers.dense import DenseRetriever
@@ -32,21 +29,6 @@ from pergen.serve.db import connect
 
 MARKER = "ZQXJ-erase-me-7731"
 
-
-class HashEncoder:
-    dim = 32
-
-    def __init__(self, delay: float = 0.0) -> None:
-        self.texts_encoded, self.delay = 0, delay
-
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        time.sleep(self.delay * len(texts))
-        self.texts_encoded += len(texts)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in text.lower().split():
-                out[row, zlib.crc32(word.encode()) % self.dim] += 1
-        return out
 
 
 # 1. A closed set of retrievers --------------------------------------------------------

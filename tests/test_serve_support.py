@@ -16,12 +16,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+import zlib
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install 'pergen[serve]'")
@@ -194,3 +196,20 @@ def sse_contents(text: str) -> list[str]:
             if "content" in delta:
                 out.append(delta["content"])
     return out
+
+
+class HashEncoder:
+    """Bag of hashed words, a fast stand-in for MiniLM: texts sharing words get a larger
+    dot product. `delay` seconds per text simulate a slow encoder."""
+
+    def __init__(self, delay: float = 0.0, dim: int = 64) -> None:
+        self.texts_encoded, self.delay, self.dim = 0, delay, dim
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        time.sleep(self.delay * len(texts))
+        self.texts_encoded += len(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                out[row, zlib.crc32(word.encode()) % self.dim] += 1
+        return out
