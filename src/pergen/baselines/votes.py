@@ -25,13 +25,14 @@ Profile documents are indexed without dates (``task.document(item)``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..data.records import ProfileItem, Scored
+from ..data.records import ProfileItem, Question, Scored
 from ..errors import ConfigError
 from ..llm.base import MODELS, BaseGenerator, Request, Tokenizer, WhitespaceTokenizer
-from ..retrievers import RankRequest, Retriever, rank_many
+from ..retrievers import RankRequest, Retriever, get_retriever, rank_many
 from ..tasks import TaskSpec
 
 DEFAULT_VOTE_K = 4
@@ -295,3 +296,25 @@ def similarity_vote(arg: str = "", *, vote_k: int = DEFAULT_VOTE_K, **options: A
                  reference_kinds=("label", "rating"))
 def knn_vote(arg: str = "", *, vote_k: int = DEFAULT_VOTE_K, **options: Any) -> KnnVote:
     return KnnVote(_vote_k("knn-vote", arg, vote_k))
+
+
+@functools.cache
+def vote_for(kind: str) -> tuple[SimilarityVote | KnnVote, Retriever]:
+    """The registered vote that is a reference for this kind of task (`TaskSpec.kind`), and
+    its reference retriever, built once per process: the fused label mode and the agreement
+    confidence both read it, and a dense encoder loads in seconds."""
+    for name in MODELS.names():
+        facts = MODELS.facts(name)
+        if facts.vote and facts.reference and kind in facts.reference_kinds:
+            vote = MODELS.create(name)
+            assert isinstance(vote, SimilarityVote | KnnVote)
+            return vote, get_retriever(facts.reference)
+    raise ConfigError(f"no registered vote applies to {kind} tasks")
+
+
+def vote_evidence(task: TaskSpec, questions: Sequence[Question]
+                  ) -> tuple[SimilarityVote | KnnVote, list[Request]]:
+    """The task's vote and its requests for these questions (each with the profile)."""
+    vote, retriever = vote_for(task.kind)
+    return vote, [Request(prompt="", input=q.input, retrieved=(), task=task, profile=q.profile,
+                          retriever=retriever) for q in questions]

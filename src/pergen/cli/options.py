@@ -23,7 +23,7 @@ from ..rspg.selectors import SELECTORS
 from ..run.settings import LABEL_MODES, MEMORIES, SUMMARIZERS
 from ..tasks import PROFILE_VIEWS
 
-FLAGS: dict[str, str] = {"retriever": "--retriever"}
+FLAGS: dict[str, str] = {"retriever": "--retriever", "study": "the study NAME"}
 """Python parameter -> CLI flag, filled by `option`."""
 
 

@@ -54,11 +54,9 @@ import numpy as np
 from scipy.special import softmax
 from scipy.stats import rankdata
 
-from ..baselines.votes import KnnVote, SimilarityVote
+from ..baselines.votes import vote_evidence
 from ..data.records import Question
-from ..llm import MODELS, get_model
 from ..llm.base import Generator, LabelScorer, Request, can_score, is_llm, stored_request
-from ..retrievers import get_retriever
 from ..run.storage import Journal
 from ..tasks import TaskSpec
 
@@ -227,18 +225,10 @@ def _agreement(task: TaskSpec, questions: Sequence[Question], predictions: Mappi
 
 
 def vote_answers(task: TaskSpec, questions: Sequence[Question]) -> tuple[list[str], list[float]]:
-    """The no-LLM vote's answer and margin per question: the registered vote that is a
-    reference for this kind of task, with its reference retriever."""
-    for name in MODELS.names():
-        facts = MODELS.facts(name)
-        if facts.vote and facts.reference and task.kind in facts.reference_kinds:
-            vote, retriever = get_model(name), get_retriever(facts.reference)
-            requests = [Request(prompt="", input=q.input, retrieved=(), task=task,
-                                profile=q.profile, retriever=retriever) for q in questions]
-            answers = vote.generate(requests, 1)
-            assert isinstance(vote, SimilarityVote | KnnVote)  # the votes that keep margins
-            return answers, vote.margins[-len(requests):]
-    raise ValueError(f"no registered vote applies to task kind {task.kind}")
+    """The no-LLM vote's answer and margin per question (`baselines.votes.vote_for`)."""
+    vote, requests = vote_evidence(task, questions)
+    answers = vote.generate(requests, 1)
+    return answers, vote.margins[-len(requests):]
 
 
 def _percentiles(x: np.ndarray) -> np.ndarray:

@@ -29,11 +29,9 @@ from typing import Any
 import numpy as np
 
 from ..baselines.priors import global_distribution, prior_scores
-from ..baselines.votes import KnnVote, SimilarityVote
+from ..baselines.votes import SimilarityVote, vote_evidence
 from ..data.records import Question
 from ..evaluation.calibration import calibrated_scores
-from ..llm.base import Request
-from ..retrievers import get_retriever
 from ..tasks import TaskSpec
 from .storage import atomic_write_json
 
@@ -58,11 +56,7 @@ def features(scores: Sequence[Sequence[float]], questions: Sequence[Question],
 def vote_scores(questions: Sequence[Question], task: TaskSpec) -> np.ndarray:
     """The vote's score of every label: the similarity vote's candidate scores (cosine,
     comparable across questions) on choice tasks, the kNN vote's label shares elsewhere."""
-    choice = task.kind == "choice"
-    vote = SimilarityVote() if choice else KnnVote()
-    retriever = get_retriever("dense-cos" if choice else "bm25")
-    requests = [Request(prompt="", input=q.input, retrieved=(), task=task, profile=q.profile,
-                        retriever=retriever) for q in questions]
+    vote, requests = vote_evidence(task, questions)
     rows = vote.candidate_scores(requests) if isinstance(vote, SimilarityVote) \
         else vote.label_shares(requests)
     n = len(task.labels or ())
