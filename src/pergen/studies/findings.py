@@ -222,7 +222,10 @@ def findings(data_dir: str | Path, split: str, out_dir: str | Path,
         raise ConfigError(f"{{option}} must be >= 0, got {cold_cap}", option="cold_cap")
     if limit is not None and limit < 1:
         raise ConfigError(f"{{option}} must be >= 1, got {limit}", option="limit")
-    config = (config or RunConfig()).replace(retrievers=(spec_r,), **options)
+    # Each condition is a paired contrast of the method with itself: the no-LLM references
+    # would be run again in every condition folder and read by no verdict.
+    config = (config or RunConfig()).replace(retrievers=(spec_r,), **options).replace(
+        references=False)
     # Built only to be checked: the summary condition's options.
     config.replace(memory="summary")
     run = prepare_run(data_dir, split, config, task, limit, resolve_label_mode=False,

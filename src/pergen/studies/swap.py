@@ -297,7 +297,9 @@ def swap_study(data_dir: str | Path, split: str, retriever: str, out_dir: str | 
         raise ConfigError(f"{{option}} must be >= 1, got {bins}", option="bins")
     _check_options(options)
     check_retrievers([retriever], option="retriever")
-    config = (config or RunConfig()).replace(retrievers=(retriever,), **options)
+    # Conditions compare the method with itself on other profiles: no references per folder.
+    config = (config or RunConfig()).replace(retrievers=(retriever,), **options).replace(
+        references=False)
     spec_r = config.retrieval.retrievers[0]
     run = prepare_run(data_dir, split, config, task, limit, resolve_label_mode=False,
                       golds_needed="the swap study measures a change in the metric "
