@@ -86,7 +86,8 @@ def test_every_claim_on_the_page_and_resume_recomputes_nothing(synthetic, tmp_pa
     out = tmp_path / "f"
     lm, lines = FakeLM(), []
     result = run(data, out, model=lm, on_progress=lines.append)
-    assert lm.calls > 0 and len(lines) == 10 and lines[0].startswith("[1/10] own")
+    assert lm.calls > 0 and len(lines) == 11 and lines[0].startswith("[1/10] own")
+    assert lines[-1].startswith("the no-LLM references")
     summary = json.loads((out / "findings.json").read_text())
     assert [c["name"] for c in summary["claims"]] == list(CLAIM_NAMES)
     assert summary["n"] == 12 and summary["model"] == "fake" and summary["metric"] == "rouge-1"
@@ -102,6 +103,13 @@ def test_every_claim_on_the_page_and_resume_recomputes_nothing(synthetic, tmp_pa
     table = [line for line in page.splitlines() if line.startswith("| ") and "(00" in line]
     assert len(table) == 11 and all(line.count("|") == 13 for line in table)
     assert "n = 12 questions" in page and "model fake" in page and "What limits" in page
+    # the method against the answers without an LLM, run once on the same questions
+    refs = {r["name"]: r["measure"] for r in summary["references"]}
+    assert "ref:copy-input" in refs and all(m["n"] == 12 for m in refs.values())
+    own = summary["conditions"]["own"]["metrics"]["rouge-1"]
+    assert all(m["a"] == pytest.approx(own) for m in refs.values())
+    assert "## Against the no-LLM answers" in page and "| ref:copy-input |" in page
+    assert (out / "references" / "ref_copy-input" / "journal.jsonl").exists()
     assert (out / "findings.html").read_text().startswith("<!DOCTYPE html>")
     assert (out / "swap.md").exists() and (out / "own" / "bm25" / "journal.jsonl").exists()
     # another user's headlines carry other topics: a random partner's profile loses
@@ -119,11 +127,16 @@ def test_only_runs_a_subset(synthetic, tmp_path: Path) -> None:
     data = synthetic("generation", users=3, per_user=2)
     out = tmp_path / "f"
     run(data, out, only=["position"])
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["after", "own"]
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["after", "own", "references"]
     summary = json.loads((out / "findings.json").read_text())
     assert [c["name"] for c in summary["claims"]] == ["position"]
     assert set(summary["not_run"]) == set(CLAIM_NAMES) - {"position"}
     assert not (out / "partners.json").exists()
+    bare = tmp_path / "bare"
+    run(data, bare, only=["position"], references=False)
+    assert not (bare / "references").exists()
+    assert json.loads((bare / "findings.json").read_text())["references"] == []
+    assert "no-LLM" not in (bare / "findings.md").read_text()
 
 
 def test_claims_the_task_or_model_cannot_test_are_listed_with_the_reason(synthetic,

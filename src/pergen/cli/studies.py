@@ -76,7 +76,8 @@ def findings_cmd(data: o.Data, split: o.Split = "dev",
                  summarizer: o.Summarizer = "stats",
                  summary_tokens: o.SummaryTokens = 96,
                  summaries: o.Summaries = None,
-                 seed: o.Seed = 0
+                 seed: o.Seed = 0,
+                 references: o.References = True
                  ) -> None:
     """The research notes' claims as paired experiments on this data and model: a verdict
     per claim (reproduced, contradicted, inconclusive at this n) with effect, 95% CI and
@@ -90,7 +91,7 @@ def findings_cmd(data: o.Data, split: o.Split = "dev",
                       label_mode=label_mode, prior_strength=prior_strength,
                       summarizer=summarizer, summary_tokens=summary_tokens,
                       summaries_dir=summaries, batch_size=batch_size, confidence=confidence,
-                      on_progress=lambda line: err.print(rich_escape(line), highlight=False))
+                      references=references, on_progress=lambda line: err.print(rich_escape(line), highlight=False))
     for line in lines(result.summary):  # one line per comparison: the table is too wide
         out.print(rich_escape(line), highlight=False, soft_wrap=True)
     err.print(rich_escape(result.summary["limits"]), highlight=False, soft_wrap=True)

@@ -103,6 +103,22 @@ def rows(summary: Mapping[str, Any]) -> list[list[str]]:
     return out
 
 
+REF_HEADER = ["no-LLM reference", "{m}: method / reference", "effect [95% CI]", "p",
+              "what wins"]
+WINNER = {"reproduced": "the method", "contradicted": "the reference"}
+
+
+def reference_rows(summary: Mapping[str, Any]) -> list[list[str]]:
+    """The method (the own condition) against each no-LLM reference on the same questions:
+    the answer a user gets without any LLM, beside what personalizing one adds."""
+    out = []
+    for r in summary.get("references", []):
+        m = r["measure"]
+        out.append([r["name"], f"{_num(m['a'])} / {_num(m['b'])}", _effect(m), _p(m),
+                    WINNER.get(m["verdict"], "no significant difference")])
+    return out
+
+
 def lines(summary: Mapping[str, Any]) -> list[str]:
     """One line per comparison, for a terminal: the verdict, then the figures behind it."""
     out = []
@@ -118,6 +134,8 @@ def lines(summary: Mapping[str, Any]) -> list[str]:
             if ll:
                 text += f"; gold-loglik {ll['verdict']} ({_effect(ll)}, p {_p(ll)})"
             out.append(text)
+    for name, ab, effect, p, wins in reference_rows(summary):
+        out.append(f"the method vs {name}: {summary['metric']} {ab}, {effect}, p {p}: {wins}")
     return out
 
 
@@ -183,6 +201,12 @@ def markdown(summary: Mapping[str, Any]) -> str:
     lines += ["## Verdicts", "", "| " + " | ".join(md(x) for x in head) + " |",
               "|---" * len(head) + "|"]
     lines += ["| " + " | ".join(md(c) for c in row) + " |" for row in rows(summary)]
+    refs = reference_rows(summary)
+    if refs:
+        ref_head = [x.format(m=summary["metric"]) for x in REF_HEADER]
+        lines += ["", "## Against the no-LLM answers", "", md(REFERENCES_NOTE), "",
+                  "| " + " | ".join(md(x) for x in ref_head) + " |", "|---" * len(ref_head) + "|"]
+        lines += ["| " + " | ".join(md(c) for c in row) + " |" for row in refs]
     lines += ["", "## The claims", ""] + [f"- {md(x)}" for x in claim_lines(summary)]
     lines += ["", "## How to read it", ""] + [f"- {md(x)}" for x in legend(summary)]
     return "\n".join(lines) + "\n"
@@ -204,12 +228,26 @@ def _table(head: Sequence[str], body: Sequence[Sequence[str]]) -> str:
     return f"<table><thead><tr>{th}</tr></thead><tbody>\n{''.join(cells)}</tbody></table>"
 
 
+REFERENCES_NOTE = ("The method (the own condition) against the answers a user gets without "
+                   "any LLM, on the same questions; `--no-reference` leaves them out.")
+
+
+def _references_html(summary: Mapping[str, Any]) -> list[str]:
+    refs = reference_rows(summary)
+    if not refs:
+        return []
+    head = [x.format(m=summary["metric"]) for x in REF_HEADER]
+    return ["<h2>Against the no-LLM answers</h2>", f"<p class=note>{h(REFERENCES_NOTE)}</p>",
+            _table(head, refs)]
+
+
 def render_html(summary: Mapping[str, Any]) -> str:
     title = f"Findings: the research notes' claims on {Path(summary['data']).name}"
     parts = [f"<h1>{h(title)}</h1>", *(f"<p class=note>{h(p)}</p>" for p in intro(summary)),
              *(f"<p class=warn><b>Warning</b> ({h(n)}): {h(w)}</p>"
                for n, w in summary["warnings"].items()),
              "<h2>Verdicts</h2>", _table(header(summary), rows(summary)),
+             *_references_html(summary),
              "<h2>The claims</h2>", "<ul>",
              *(f"<li>{h(x)}</li>" for x in claim_lines(summary)), "</ul>",
              "<h2>How to read it</h2>", "<ul>",

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..errors import ConfigError, bad_choice
 from ..evaluation.confidence import unavailable
-from ..evaluation.metrics import GOLD_LOGLIK
+from ..evaluation.metrics import GOLD_LOGLIK, units
 from ..evaluation.selective import threshold_for_coverage
 from ..evaluation.significance import BOOTSTRAP_ROUNDS
 from ..llm.base import Generator
@@ -37,6 +37,7 @@ from ..reports.tables import ALPHA
 from ..run.config import RunConfig
 from ..run.folder import SETTINGS, RetrieverRun, slug
 from ..run.pipeline import evaluate
+from ..run.references import run_references
 from ..run.prepare import prepare_run
 from ..run.settings import EvalSettings, check_retrievers, check_task_fit
 from ..tasks import TaskSpec
@@ -51,6 +52,7 @@ VARIED = frozenset({o for variant in conditions().values() for o in variant}
 threshold): a findings run cannot fix them. The summary condition's summarizer is the
 run's own."""
 SWAP_BINS = 1  # most, one bin, random, least: the near-miss contrast; the curve is swap-study's
+REFERENCES = "references"  # OUT/references/: the no-LLM answers, run once
 
 
 @dataclass(frozen=True)
@@ -223,9 +225,10 @@ def findings(data_dir: str | Path, split: str, out_dir: str | Path,
     if limit is not None and limit < 1:
         raise ConfigError(f"{{option}} must be >= 1, got {limit}", option="limit")
     # Each condition is a paired contrast of the method with itself: the no-LLM references
-    # would be run again in every condition folder and read by no verdict.
-    config = (config or RunConfig()).replace(retrievers=(spec_r,), **options).replace(
-        references=False)
+    # run once, in OUT/references/, against the own condition (`_against_references`).
+    config = (config or RunConfig()).replace(retrievers=(spec_r,), **options)
+    with_references = config.retrieval.references
+    config = config.replace(references=False)
     # Built only to be checked: the summary condition's options.
     config.replace(memory="summary")
     run = prepare_run(data_dir, split, config, task, limit, resolve_label_mode=False,
@@ -276,8 +279,27 @@ def findings(data_dir: str | Path, split: str, out_dir: str | Path,
     result = Findings(rows, runs)
     result.summary = _summary(result, chosen, plan, spec, base, spec_r, len(questions), metric,
                               seed, coverage, data_dir, split, seconds)
+    if with_references and OWN in runs:
+        say(f"the no-LLM references on the same questions -> {out / REFERENCES}")
+        references = run_references(questions, questions, spec, base, out / REFERENCES,
+                                    config.model.batch_size, progress)
+        result.summary["references"] = _against_references(runs[OWN], references, spec,
+                                                           run.golds or {}, metric, seed)
     write_page(out, result.summary)
     return result
+
+
+def _against_references(own: RetrieverRun, references: Mapping[str, RetrieverRun],
+                        task: TaskSpec, golds: Mapping[str, str], metric: str, seed: int
+                        ) -> list[dict[str, Any]]:
+    """The method (the own condition) against each no-LLM reference on the task metric:
+    does personalizing the LLM beat what a user gets without one?"""
+    out = []
+    for name, ref in references.items():
+        theirs = units(task, dict(golds), ref.predictions)[metric]
+        measure = paired(metric, own.units[metric], theirs, 1, len(task.labels or ()), seed)
+        out.append({"name": name, "measure": _measure_json(measure)})
+    return out
 
 
 def _describe(options: Mapping[str, Any]) -> str:
@@ -346,7 +368,7 @@ def _summary(result: Findings, chosen: Sequence[Claim], plan: _Plan, task: TaskS
         "conditions": {name: {"folder": name, "metrics": run.metrics}
                        for name, run in result.runs.items()},
         "swap_study": "swap.md" if plan.swap else None,
-        "warnings": warnings, "seconds": dict(seconds),
+        "warnings": warnings, "seconds": dict(seconds), "references": [],
     }
     summary["limits"] = limits(summary)
     return summary
