@@ -91,7 +91,8 @@ def findings_cmd(data: o.Data, split: o.Split = "dev",
                       label_mode=label_mode, prior_strength=prior_strength,
                       summarizer=summarizer, summary_tokens=summary_tokens,
                       summaries_dir=summaries, batch_size=batch_size, confidence=confidence,
-                      references=references, on_progress=lambda line: err.print(rich_escape(line), highlight=False))
+                      references=references,
+                      on_progress=lambda line: err.print(rich_escape(line), highlight=False))
     for line in lines(result.summary):  # one line per comparison: the table is too wide
         out.print(rich_escape(line), highlight=False, soft_wrap=True)
     err.print(rich_escape(result.summary["limits"]), highlight=False, soft_wrap=True)

@@ -37,8 +37,8 @@ from ..reports.tables import ALPHA
 from ..run.config import RunConfig
 from ..run.folder import SETTINGS, RetrieverRun, slug
 from ..run.pipeline import evaluate
-from ..run.references import run_references
 from ..run.prepare import prepare_run
+from ..run.references import run_references
 from ..run.settings import EvalSettings, check_retrievers, check_task_fit
 from ..tasks import TaskSpec
 from .claims import CLAIM_NAMES, CONFIDENT, SWAP, Claim, Comparison, claims, conditions
