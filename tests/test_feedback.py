@@ -110,3 +110,26 @@ def test_loglik_signal_with_the_embedded_model(huffpost: Path, tmp_path: Path) -
     assert all(-20 < p.value < 0 and math.isfinite(p.value) for p in pairs)
     assert len({round(p.value, 4) for p in pairs}) == 4
     assert get_task("LaMP_4").name == store.key.task
+
+
+def test_chat_prompts_for_the_feedback_of_a_chat_model(huffpost: Path, tmp_path: Path) -> None:
+    """`--prompt-style chat`: each item alone becomes one demonstration turn pair before the
+    question, and the store says which style produced its values."""
+    seen: list[Request] = []
+
+    class Recording(Counting):
+        def generate(self, requests: Sequence[Request], max_new_tokens: int) -> list[str]:
+            seen.extend(requests)
+            return super().generate(requests, max_new_tokens)
+
+    knn = get_model("knn")
+    _collect(huffpost, tmp_path / "paper", knn, limit=2)
+    store = _collect(huffpost, tmp_path / "chat", Recording(knn), limit=2, prompt_style="chat")
+    assert len(store.pairs()) == 8 and len(seen) == 8
+    for request in seen:
+        roles = [role for role, _ in request.messages]
+        assert roles == ["system", "user", "assistant", "user"]  # one item: one demonstration
+        assert request.messages[-1][1] == request.input
+    assert store.key.template != FeedbackStore(tmp_path / "paper").key.template
+    with pytest.raises(ConfigError, match="holds feedback from"):
+        _collect(huffpost, tmp_path / "paper", knn, limit=2, prompt_style="chat")

@@ -32,13 +32,15 @@ def feedback_cmd(data: o.Data, split: o.Split = "train",
                  k: int = typer.Option(4, "--k", min=0, help="Items per prompt (--per-retriever)"),
                  max_length: o.MaxLength = 512,
                  with_date: o.WithDate = False,
-                 label_mode: o.LabelMode = "auto") -> None:
+                 label_mode: o.LabelMode = "auto",
+                 prompt_style: o.PromptStyle = "auto") -> None:
     """Collect LLM feedback: each top item alone in the prompt (ROPG), or each retriever's
     prompt (RSPG, --per-retriever)."""
     from ..rspg import DEFAULT_POOL
     from ..training.feedback import collect_feedback, collect_retriever_feedback
     options: dict[str, Any] = {"task": task, "limit": limit, "max_length": max_length,
-                               "with_date": with_date, "label_mode": label_mode}
+                               "with_date": with_date, "label_mode": label_mode,
+                               "prompt_style": prompt_style}
     model_or_llm = on_device(model, device)
     if per_retriever:
         store = collect_retriever_feedback(data, split, out_dir, retriever or DEFAULT_POOL,

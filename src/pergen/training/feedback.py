@@ -161,7 +161,7 @@ def collect_feedback(data_dir: str | Path, split: str, out_dir: str | Path,
                      limit: int | None = None, max_length: int = 512, with_date: bool = False,
                      label_mode: str = "auto", questions_per_step: int = 4,
                      progress: bool = True, retrievers: Mapping[str, Retriever] | None = None,
-                     ) -> FeedbackStore:
+                     prompt_style: str = "auto") -> FeedbackStore:
     """Score the top `depth` items of `retriever` (several: the union of their tops), one
     item per prompt, for every question of a split; resumable, never recomputes a pair.
 
@@ -172,7 +172,7 @@ def collect_feedback(data_dir: str | Path, split: str, out_dir: str | Path,
     specs = [retriever] if isinstance(retriever, str) else list(retriever)
     job, questions = _job(data_dir, split, out_dir, limit, model, specs, signal, depth, "item",
                           task, k=1, max_length=max_length, with_date=with_date,
-                          label_mode=label_mode)
+                          label_mode=label_mode, prompt_style=prompt_style)
 
     def todo_for(q: Question, request: RankRequest, ranked: list[Sequence[Scored]]
                  ) -> list[tuple[Pair, Request]]:
@@ -189,7 +189,8 @@ def collect_retriever_feedback(data_dir: str | Path, split: str, out_dir: str | 
                                limit: int | None = None, max_length: int = 512,
                                with_date: bool = False, label_mode: str = "auto",
                                signal: str = "metric", questions_per_step: int = 4,
-                               progress: bool = True) -> FeedbackStore:
+                               progress: bool = True, prompt_style: str = "auto"
+                               ) -> FeedbackStore:
     """RSPG's feedback: each retriever of the pool puts its top `k` items in the prompt; the
     record of (question, retriever) keeps the prompt (``doc``), the answer (``output``,
     metric signal) and its feedback (``value``). Same store, same resuming as
@@ -198,7 +199,7 @@ def collect_retriever_feedback(data_dir: str | Path, split: str, out_dir: str | 
     specs = list(dict.fromkeys(retrievers))
     job, questions = _job(data_dir, split, out_dir, limit, model, specs, signal, k, "retriever",
                           task, k=k, max_length=max_length, with_date=with_date,
-                          label_mode=label_mode)
+                          label_mode=label_mode, prompt_style=prompt_style)
 
     def todo_for(q: Question, request: RankRequest, ranked: list[Sequence[Scored]]
                  ) -> list[tuple[Pair, Request]]:
