@@ -10,6 +10,8 @@ DATA=${DATA:-../shared/data}
 OUT=${OUT:-runs}
 # The LLM that gives feedback and answers; the tables were measured with SmolLM2.
 MODEL=${MODEL:-smollm2}
+# The prompt style of feedback and answers (issue 22: chat with the 1.5B, the cheaper one).
+STYLE=${STYLE:-auto}
 TRAIN_LIMIT=${TRAIN_LIMIT:-300}
 EPOCHS=${EPOCHS:-4}
 LR=${LR:-1e-4}
@@ -23,7 +25,7 @@ R=$OUT/ropg/${1:-huffpost}-$MODEL
 
 # 1. per-item feedback: top 16 dense items of each train question, one per prompt
 python -m pergen feedback --model "$MODEL" --data "$D" "${TASK[@]}" --split train --limit "$TRAIN_LIMIT" \
-    --signal loglik --out "$R/fb-train-loglik"
+    --signal loglik --depth "${DEPTH:-16}" --prompt-style "$STYLE" --out "$R/fb-train-loglik"
 # 2. ROPG-KD and ROPG-RL from the same feedback
 for m in kd rl; do
   python -m pergen train-retriever --feedback "$R/fb-train-loglik" --method $m \
@@ -31,7 +33,7 @@ for m in kd rl; do
 done
 # 3. end to end on dev, k = 4 (dense is resumed from bench/run_results.sh's run);
 #    significance marks against zero-shot dense
-python -m pergen evaluate --data "$D" "${TASK[@]}" --split dev --k 4 --model "$MODEL" "${EVAL[@]}" \
+python -m pergen evaluate --data "$D" "${TASK[@]}" --split dev --k 4 --model "$MODEL" --prompt-style "$STYLE" "${EVAL[@]}" \
     --retriever none --retriever dense --retriever "ropg-kd:$R/kd" --retriever "ropg-rl:$R/rl" \
     --baseline dense --out "$RUN"
 # 4. retrieval level: mean feedback of each retriever's top-1 / top-4 items on dev

@@ -13,6 +13,8 @@ DATA=${DATA:-../shared/data}
 OUT=${OUT:-runs}
 # The LLM that gives feedback and answers; the tables were measured with SmolLM2.
 MODEL=${MODEL:-smollm2}
+# The prompt style of feedback and answers (issue 22: chat with the 1.5B, the cheaper one).
+STYLE=${STYLE:-auto}
 TRAIN_LIMIT=${TRAIN_LIMIT:-100}
 EPOCHS=${EPOCHS:-3}
 LR=${LR:-5e-5}
@@ -29,14 +31,14 @@ R=$OUT/rspg/$NAME-$MODEL
 FB=$R/fb-train; [ "$SIGNAL" = metric ] || FB=$R/fb-train-$SIGNAL
 
 python -m pergen feedback --model "$MODEL" --per-retriever --signal "$SIGNAL" --data "$D" "${TASK[@]}" \
-    --split train --limit "$TRAIN_LIMIT" --k 4 --out "$FB"
+    --split train --limit "$TRAIN_LIMIT" --k 4 --prompt-style "$STYLE" --out "$FB"
 SELECTORS=()
 for mode in "${MODES[@]}"; do
   python -m pergen train-selector --feedback "$FB" --mode "$mode" --epochs "$EPOCHS" \
       --lr "$LR" --out "$R/$mode"
   SELECTORS+=(--retriever "rspg-$mode:$R/$mode")
 done
-python -m pergen evaluate --data "$D" "${TASK[@]}" --split dev --k 4 --model "$MODEL" "${EVAL[@]}" \
+python -m pergen evaluate --data "$D" "${TASK[@]}" --split dev --k 4 --model "$MODEL" --prompt-style "$STYLE" "${EVAL[@]}" \
     --retriever none --retriever recency --retriever bm25 --retriever dense --retriever rrf \
     --retriever "ropg-kd:$OUT/ropg/$NAME/kd" --retriever "ropg-rl:$OUT/ropg/$NAME/rl" \
     "${SELECTORS[@]}" \
