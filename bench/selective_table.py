@@ -54,6 +54,11 @@ def bootstrap(stat, n: int) -> tuple[float, tuple[float, float], float]:
     return value, (float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))), p
 
 
+def p_text(p: float) -> str:
+    """A bootstrap p of 0 only says no resample crossed 0: print the bound it supports."""
+    return f"p < {1 / ROUNDS:.2g}" if p == 0 else f"p = {p:.3g}"
+
+
 def contrast(a: np.ndarray, b: np.ndarray, value: np.ndarray, lower: bool) -> tuple:
     """Confidence b against a on the same answers: AURC and the metric at 50% coverage."""
     def d_aurc(i: np.ndarray) -> float:
@@ -98,8 +103,8 @@ def main() -> None:
               f"{second} - {first} [95% CI], p |")
         print("|---|---|---|")
         for name, (da, ca, pa), (d5, c5, p5) in contrasts:
-            print(f"| {name} | {da:+.4f} [{ca[0]:+.4f}, {ca[1]:+.4f}], p = {pa:.3g} | "
-                  f"{d5:+.4f} [{c5[0]:+.4f}, {c5[1]:+.4f}], p = {p5:.3g} |")
+            print(f"| {name} | {da:+.4f} [{ca[0]:+.4f}, {ca[1]:+.4f}], {p_text(pa)} | "
+                  f"{d5:+.4f} [{c5[0]:+.4f}, {c5[1]:+.4f}], {p_text(p5)} |")
 
 
 if __name__ == "__main__":
