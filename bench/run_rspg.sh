@@ -40,7 +40,7 @@ for mode in "${MODES[@]}"; do
 done
 python -m pergen evaluate --data "$D" "${TASK[@]}" --split dev --k 4 --model "$MODEL" --prompt-style "$STYLE" "${EVAL[@]}" \
     --retriever none --retriever recency --retriever bm25 --retriever dense --retriever rrf \
-    --retriever "ropg-kd:$OUT/ropg/$NAME/kd" --retriever "ropg-rl:$OUT/ropg/$NAME/rl" \
+    --retriever "ropg-kd:$OUT/ropg/$NAME-$MODEL/kd" --retriever "ropg-rl:$OUT/ropg/$NAME-$MODEL/rl" \
     "${SELECTORS[@]}" \
     --retriever qpp-wig --retriever qpp-nqc --retriever qpp-sigma_max --retriever qpp-sigma_x \
     --out "$RUN"
