@@ -23,9 +23,18 @@ case "${1:-huffpost}" in
 esac
 R=$OUT/ropg/${1:-huffpost}-$MODEL
 
-# 1. per-item feedback: top 16 dense items of each train question, one per prompt
+# 1. per-item feedback: top 16 dense items of each train question, one per prompt.
+#    The values (ids and numbers, no text) are kept in the repository, so a fresh machine
+#    resumes where the last one stopped: loaded before, saved on any exit.
+VALUES=bench/feedback/${1:-huffpost}-$MODEL-$STYLE-loglik.jsonl
+if [ -f "$VALUES" ] && [ ! -f "$R/fb-train-loglik/store.json" ]; then
+  python bench/feedback_values.py load "$VALUES" "$R/fb-train-loglik" --data "$D" "${TASK[@]}" --split train
+fi
+save_values() { [ -f "$R/fb-train-loglik/store.json" ] && python bench/feedback_values.py save "$R/fb-train-loglik" "$VALUES"; }
+trap save_values EXIT
 python -m pergen feedback --model "$MODEL" --data "$D" "${TASK[@]}" --split train --limit "$TRAIN_LIMIT" \
     --signal loglik --depth "${DEPTH:-16}" --prompt-style "$STYLE" --out "$R/fb-train-loglik"
+save_values; trap - EXIT
 # 2. ROPG-KD and ROPG-RL from the same feedback
 for m in kd rl; do
   python -m pergen train-retriever --feedback "$R/fb-train-loglik" --method $m \

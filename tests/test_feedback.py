@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pergen.errors import ConfigError
+from pergen.errors import ConfigError, DataError
 from pergen.evaluation.metrics import rouge1_per_example
 from pergen.llm import get_model
 from pergen.llm.base import BaseGenerator, Request
@@ -133,3 +133,29 @@ def test_chat_prompts_for_the_feedback_of_a_chat_model(huffpost: Path, tmp_path:
     assert store.key.template != FeedbackStore(tmp_path / "paper").key.template
     with pytest.raises(ConfigError, match="holds feedback from"):
         _collect(huffpost, tmp_path / "paper", knn, limit=2, prompt_style="chat")
+
+
+def test_values_carry_a_store_without_its_text(huffpost: Path, tmp_path: Path) -> None:
+    from pergen.training.feedback_values import load_values, save_values
+
+    knn = get_model("knn")
+    store = _collect(huffpost, tmp_path / "fb", knn, limit=4)
+    assert save_values(tmp_path / "fb", tmp_path / "values.jsonl") == 16
+    saved = (tmp_path / "values.jsonl").read_text(encoding="utf-8")
+    texts = {t for p in store.pairs() for t in (p.query, p.doc)}
+    assert not any(t in saved for t in texts)  # ids and numbers only
+    # a fresh machine: the store rebuilt from the values and the data set
+    assert load_values(tmp_path / "values.jsonl", tmp_path / "copy", huffpost, "train") == 16
+    copy = FeedbackStore(tmp_path / "copy")
+    assert copy.key == store.key
+    strip = [(p.question, p.item, p.rank, p.value, p.query, p.doc) for p in store.pairs()]
+    assert [(p.question, p.item, p.rank, p.value, p.query, p.doc) for p in copy.pairs()] == strip
+    resumed = Counting(knn)
+    _collect(huffpost, tmp_path / "copy", resumed, limit=6)
+    assert resumed.prompts == 8  # only the two questions the values did not hold
+    # a values file from other data is refused before the store is written
+    other = tmp_path / "other.jsonl"
+    other.write_text(saved.replace(store.pairs()[0].question, "no-such-question"), encoding="utf-8")
+    with pytest.raises(DataError, match="no-such-question.*not in the train split") as e:
+        load_values(other, tmp_path / "never", huffpost, "train")
+    assert e.value.record == "line 2" and not (tmp_path / "never").exists()

@@ -212,16 +212,27 @@ WRAPPER = """<!DOCTYPE html>
 <pre id="result">pending</pre>
 <iframe id="report" src="REPORT_URI" width="1200" height="2000"></iframe>
 <script>
-// Test-only page (the report itself has no script): decode every image of the report.
+// Test-only page (the report itself has no script): draw every image of the report onto a
+// canvas. drawImage decodes synchronously and throws on a broken image, so the result is
+// written inside the load handler and --dump-dom cannot catch the page before it.
 window.addEventListener("load", function () {
   var out = document.getElementById("result");
   try {
     var imgs = Array.from(document.getElementById("report").contentDocument.images);
-    Promise.all(imgs.map(function (img) {
-      return img.decode().then(
-        function () { return {ok: true, w: img.naturalWidth, h: img.naturalHeight}; },
-        function (e) { return {ok: false, error: String(e)}; });
-    })).then(function (r) { out.textContent = "RESULT" + JSON.stringify(r) + "END"; });
+    var r = imgs.map(function (img) {
+      try {
+        var canvas = document.createElement("canvas");
+        canvas.width = img.naturalWidth;
+        canvas.height = img.naturalHeight;
+        var ctx = canvas.getContext("2d");
+        ctx.drawImage(img, 0, 0);
+        ctx.getImageData(0, 0, 1, 1);
+        return {ok: img.complete && img.naturalWidth > 0, w: img.naturalWidth, h: img.naturalHeight};
+      } catch (e) {
+        return {ok: false, error: String(e)};
+      }
+    });
+    out.textContent = "RESULT" + JSON.stringify(r) + "END";
   } catch (e) {
     out.textContent = "RESULT" + JSON.stringify({error: String(e)}) + "END";
   }

@@ -1,0 +1,83 @@
+"""Feedback values without their text: carry a store across machines, or share it.
+
+A `FeedbackStore` journal holds the query and document text of every pair: the data set's
+text, which must stay out of a repository (and may be private). The values are what cost
+CPU-hours. `save_values` writes the store's key and one ``[question, item, rank, value]``
+row per pair (ids and numbers only); `load_values` rebuilds the full records from the data
+set (the query and the item's document, as `collect_feedback` writes them), so a
+collection into that store resumes after the last pair saved. Per-item stores only: a
+per-retriever record's document is a whole prompt.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ..data.splits import load_split, resolve_task
+from ..errors import DataError
+from ..run.steps import rank_request
+from ..run.storage import atomic_write_text
+from ..tasks import TaskSpec
+from .feedback_store import FeedbackKey, FeedbackStore, Pair
+
+
+def save_values(store_dir: str | Path, out: str | Path) -> int:
+    """Write the store's key and values to `out` atomically; returns the number of pairs."""
+    store = FeedbackStore(store_dir)
+    rows = [json.dumps([p.question, p.item, p.rank, p.value]) for p in store.pairs()]
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, "\n".join([json.dumps({"key": asdict(store.key)}), *rows]) + "\n")
+    return len(rows)
+
+
+def _rows(values: Path) -> tuple[FeedbackKey, list[tuple[int, list[Any]]]]:
+    """The key and the (line number, row) of a values file, each checked for its shape."""
+    lines = values.read_text(encoding="utf-8").splitlines()
+    try:
+        key = FeedbackKey(**json.loads(lines[0])["key"])
+    except (IndexError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise DataError(f"no store key on the first line ({e})", file=str(values),
+                        record="line 1") from None
+    rows = []
+    for n, line in enumerate(lines[1:], start=2):
+        try:
+            row = json.loads(line)
+            ok = (isinstance(row, list) and len(row) == 4 and all(isinstance(x, str) for x in row[:2])
+                  and isinstance(row[2], int) and isinstance(row[3], (int, float)))
+        except json.JSONDecodeError:
+            ok = False
+        if not ok:
+            raise DataError("expected [question, item, rank, value]", file=str(values),
+                            record=f"line {n}")
+        rows.append((n, row))
+    return key, rows
+
+
+def load_values(values: str | Path, store_dir: str | Path, data: str | Path, split: str,
+                task: str | TaskSpec | None = None, with_date: bool = False) -> int:
+    """Rebuild the store's records for the saved values (text from the `split` of `data`);
+    returns the number of pairs. Every row is checked before the store is written."""
+    key, rows = _rows(Path(values))
+    if key.unit != "item":
+        raise DataError(f"only per-item stores can be rebuilt, this one is per {key.unit}",
+                        file=str(values))
+    spec = resolve_task(data, split, task)
+    questions = {q.id: q for q in load_split(data, split, task=spec)}
+    pairs = []
+    for n, (qid, item_id, rank, value) in rows:
+        q = questions.get(qid)
+        position = None if q is None else next(
+            (i for i, item in enumerate(q.profile) if item.id == item_id), None)
+        if q is None or position is None:
+            what = f"question {qid!r}" if q is None else f"item {item_id!r} of {qid!r}"
+            raise DataError(f"{what} is not in the {split} split of {data}", file=str(values),
+                            record=f"line {n}")
+        request = rank_request(spec, q, with_date)
+        pairs.append(Pair(qid, item_id, rank, float(value), request.query, request.docs[position]))
+    store = FeedbackStore(store_dir, key)
+    done = store.done()
+    store.add([p for p in pairs if store.pair_id(p.question, p.item) not in done])
+    return len(pairs)
