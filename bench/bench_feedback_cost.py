@@ -1,10 +1,13 @@
-"""The cost of one loglik feedback pair with the default model, per prompt style.
+"""The cost of one loglik feedback pair with the default model, per prompt variant.
 
 ROPG and RSPG on the 1.5B (issue 22) need thousands of (question, item) scorings; this
-measures what one costs with the paper's template and with chat demonstrations, on the same
-train questions and items, in one process (the model loaded once): pairs per second, prompt
-tokens per pair, the ratio, and whether the two styles rank the items alike (mean
-per-question Spearman rho, same best item).
+measures what one costs on the same train questions and items, in one process (the model
+loaded once), for three prompts: the paper's template (the baseline: the item before the
+question), the same with the item after the question (the prompts of one question then
+share their start, which llama.cpp's prefix cache evaluates once) and chat demonstrations.
+It prints pairs per second, prompt tokens per pair, the speed against the baseline, and
+whether each variant ranks the items as the baseline does (mean per-question Spearman
+rho, same best item): a faster prompt is only usable for feedback if it ranks alike.
 
     python bench/bench_feedback_cost.py [--limit 6] [--depth 8] [--sets huffpost tweets]
 """
@@ -28,7 +31,9 @@ DATA = REPO.parent / "shared" / "data"
 SETS = {"huffpost": (DATA / "huffpost_headlines", None),
         "tweets": (DATA / "troll_tweets_authorship",
                    str(REPO / "examples" / "tasks" / "tweet_authorship.toml"))}
-STYLES = ("paper", "chat")
+# (name, prompt style, profile position); the first is the baseline
+VARIANTS = (("paper", "paper", "before"), ("paper-after", "paper", "after"),
+            ("chat", "chat", "before"))
 
 
 def same_ranking(a: FeedbackStore, b: FeedbackStore) -> tuple[float, float]:
@@ -81,22 +86,24 @@ def main() -> None:
         data, task = SETS[name]
         with tempfile.TemporaryDirectory() as tmp:
             stores, rate, tokens = {}, {}, {}
-            for style in STYLES:
+            for variant, style, position in VARIANTS:
                 meter = Meter(model)
-                stores[style] = collect_feedback(
-                    data, "train", Path(tmp) / style, model=model, signal="loglik",
+                stores[variant] = collect_feedback(
+                    data, "train", Path(tmp) / variant, model=model, signal="loglik",
                     depth=args.depth, task=task, limit=args.limit, progress=False,
-                    prompt_style=style)
-                rate[style] = len(meter.tokens) / meter.seconds
-                tokens[style] = fmean(meter.tokens)
-            rho, top1 = same_ranking(stores["paper"], stores["chat"])
-            n = len(stores["paper"].done())
-        print(f"{name} ({model.name}, {n} pairs = {args.limit} questions x up to {args.depth} "
-              f"items): paper {rate['paper']:.2f} pairs/s ({1 / rate['paper']:.2f} s/pair, "
-              f"{tokens['paper']:.0f} prompt tokens), chat {rate['chat']:.2f} pairs/s "
-              f"({1 / rate['chat']:.2f} s/pair, {tokens['chat']:.0f} tokens); chat/paper speed "
-              f"{rate['chat'] / rate['paper']:.2f}x; item rankings: Spearman {rho:.3f}, same "
-              f"best item {top1:.2f}", flush=True)
+                    prompt_style=style, position=position)
+                rate[variant] = len(meter.tokens) / meter.seconds
+                tokens[variant] = fmean(meter.tokens)
+            base = VARIANTS[0][0]
+            n = len(stores[base].done())
+            print(f"{name} ({model.name}, {n} pairs = {args.limit} questions x up to "
+                  f"{args.depth} items)", flush=True)
+            for variant, _, _ in VARIANTS:
+                rho, top1 = same_ranking(stores[base], stores[variant])
+                print(f"  {variant:12s} {rate[variant]:.3f} pairs/s ({1 / rate[variant]:.2f} s/pair,"
+                      f" {tokens[variant]:.0f} prompt tokens), speed {rate[variant] / rate[base]:.2f}x"
+                      f" the paper's; item ranking vs the paper's: Spearman {rho:.3f}, same best "
+                      f"item {top1:.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -159,3 +159,28 @@ def test_values_carry_a_store_without_its_text(huffpost: Path, tmp_path: Path) -
     with pytest.raises(DataError, match="no-such-question.*not in the train split") as e:
         load_values(other, tmp_path / "never", huffpost, "train")
     assert e.value.record == "line 2" and not (tmp_path / "never").exists()
+
+
+class Recording(Counting):
+    """Counting, and keeps every prompt it was asked to answer."""
+
+    def __init__(self, inner: object) -> None:
+        super().__init__(inner)
+        self.seen: list[str] = []
+
+    def generate(self, requests: Sequence[Request], max_new_tokens: int) -> list[str]:
+        self.seen += [r.prompt for r in requests]
+        return super().generate(requests, max_new_tokens)
+
+
+def test_item_after_the_question_shares_the_prompt_start(huffpost: Path, tmp_path: Path) -> None:
+    before, after = Recording(get_model("knn")), Recording(get_model("knn"))
+    a = _collect(huffpost, tmp_path / "before", before, limit=2)
+    b = _collect(huffpost, tmp_path / "after", after, limit=2, position="after")
+    assert a.key != b.key  # a store never mixes the two prompts
+    groups = [after.seen[i:i + 4] for i in (0, 4)]  # 2 questions x depth 4, in order
+    for prompts in groups:
+        start = prompts[0][:prompts[0].index("For reference")]
+        assert len(start) > 40 and all(p.startswith(start) for p in prompts)
+    assert not any(p.startswith(before.seen[0][:40]) for p in before.seen[1:4])
+    assert {p.item for p in a.pairs()} == {p.item for p in b.pairs()}

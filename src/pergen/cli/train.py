@@ -33,7 +33,8 @@ def feedback_cmd(data: o.Data, split: o.Split = "train",
                  max_length: o.MaxLength = 512,
                  with_date: o.WithDate = False,
                  label_mode: o.LabelMode = "auto",
-                 prompt_style: o.PromptStyle = "auto") -> None:
+                 prompt_style: o.PromptStyle = "auto",
+                 position: o.Position = "before") -> None:
     """Collect LLM feedback: each top item alone in the prompt (ROPG), or each retriever's
     prompt (RSPG, --per-retriever)."""
     from ..rspg import DEFAULT_POOL
@@ -47,7 +48,7 @@ def feedback_cmd(data: o.Data, split: o.Split = "train",
                                            model=model_or_llm, k=k, signal=signal, **options)
     else:
         store = collect_feedback(data, split, out_dir, model=model_or_llm, retriever=retriever or "dense",
-                                 signal=signal, depth=depth, **options)
+                                 signal=signal, depth=depth, position=position, **options)
     err.print(f"{len(store.done())} feedback records in {out_dir}")
 
 

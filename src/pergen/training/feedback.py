@@ -161,18 +161,20 @@ def collect_feedback(data_dir: str | Path, split: str, out_dir: str | Path,
                      limit: int | None = None, max_length: int = 512, with_date: bool = False,
                      label_mode: str = "auto", questions_per_step: int = 4,
                      progress: bool = True, retrievers: Mapping[str, Retriever] | None = None,
-                     prompt_style: str = "auto") -> FeedbackStore:
+                     prompt_style: str = "auto", position: str = "before") -> FeedbackStore:
     """Score the top `depth` items of `retriever` (several: the union of their tops), one
     item per prompt, for every question of a split; resumable, never recomputes a pair.
 
     Returns the store. LLM calls go in steps of `questions_per_step` questions (up to
     ``depth`` x that many prompts at once), each step appended to the journal when done.
     `retrievers` may hold the retrievers already built by spec (their caches are reused).
+    ``position="after"`` puts the item after the question: the prompts of one question then
+    share their start, which llama.cpp evaluates once (see `bench/RESULTS.md`, issue 22).
     """
     specs = [retriever] if isinstance(retriever, str) else list(retriever)
     job, questions = _job(data_dir, split, out_dir, limit, model, specs, signal, depth, "item",
                           task, k=1, max_length=max_length, with_date=with_date,
-                          label_mode=label_mode, prompt_style=prompt_style)
+                          label_mode=label_mode, prompt_style=prompt_style, position=position)
 
     def todo_for(q: Question, request: RankRequest, ranked: list[Sequence[Scored]]
                  ) -> list[tuple[Pair, Request]]:
