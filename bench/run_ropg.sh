@@ -12,6 +12,9 @@ OUT=${OUT:-runs}
 MODEL=${MODEL:-smollm2}
 # The prompt style of feedback and answers (issue 22: chat with the 1.5B, the cheaper one).
 STYLE=${STYLE:-auto}
+# Where the one item goes in a feedback prompt: after the question, one question's prompts
+# share their start and llama.cpp evaluates it once (bench/bench_feedback_cost.py).
+POSITION=${POSITION:-before}
 TRAIN_LIMIT=${TRAIN_LIMIT:-300}
 EPOCHS=${EPOCHS:-4}
 LR=${LR:-1e-4}
@@ -26,14 +29,15 @@ R=$OUT/ropg/${1:-huffpost}-$MODEL
 # 1. per-item feedback: top 16 dense items of each train question, one per prompt.
 #    The values (ids and numbers, no text) are kept in the repository, so a fresh machine
 #    resumes where the last one stopped: loaded before, saved on any exit.
-VALUES=bench/feedback/${1:-huffpost}-$MODEL-$STYLE-loglik.jsonl
+VALUES=bench/feedback/${1:-huffpost}-$MODEL-$STYLE-$POSITION-loglik.jsonl
 if [ -f "$VALUES" ] && [ ! -f "$R/fb-train-loglik/store.json" ]; then
   python bench/feedback_values.py load "$VALUES" "$R/fb-train-loglik" --data "$D" "${TASK[@]}" --split train
 fi
 save_values() { [ -f "$R/fb-train-loglik/store.json" ] && python bench/feedback_values.py save "$R/fb-train-loglik" "$VALUES"; }
 trap save_values EXIT
 python -m pergen feedback --model "$MODEL" --data "$D" "${TASK[@]}" --split train --limit "$TRAIN_LIMIT" \
-    --signal loglik --depth "${DEPTH:-16}" --prompt-style "$STYLE" --out "$R/fb-train-loglik"
+    --signal loglik --depth "${DEPTH:-16}" --prompt-style "$STYLE" \
+    --profile-position "$POSITION" --out "$R/fb-train-loglik"
 save_values; trap - EXIT
 # 2. ROPG-KD and ROPG-RL from the same feedback
 for m in kd rl; do
