@@ -39,6 +39,7 @@ python -m pergen feedback --model "$MODEL" --data "$D" "${TASK[@]}" --split trai
     --signal loglik --depth "${DEPTH:-16}" --prompt-style "$STYLE" \
     --profile-position "$POSITION" --out "$R/fb-train-loglik"
 save_values; trap - EXIT
+[ "${FEEDBACK_ONLY:-0}" = 1 ] && exit 0  # a session that only has time for the feedback
 # 2. ROPG-KD and ROPG-RL from the same feedback
 for m in kd rl; do
   python -m pergen train-retriever --feedback "$R/fb-train-loglik" --method $m \
