@@ -6,7 +6,9 @@ CPU-hours. `save_values` writes the store's key and one ``[question, item, rank,
 row per pair (ids and numbers only); `load_values` rebuilds the full records from the data
 set (the query and the item's document, as `collect_feedback` writes them), so a
 collection into that store resumes after the last pair saved. Per-item stores only: a
-per-retriever record's document is a whole prompt.
+per-retriever record's document is a whole prompt. A metric store's answers are not kept
+(training reads values, queries and documents); a store collected ``--with-date`` is
+rebuilt with ``with_date=True``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from ..data.splits import load_split, resolve_task
 from ..errors import DataError
+from ..retrievers import RankRequest
 from ..run.steps import rank_request
 from ..run.storage import atomic_write_text
 from ..tasks import TaskSpec
@@ -66,7 +69,8 @@ def load_values(values: str | Path, store_dir: str | Path, data: str | Path, spl
                         file=str(values))
     spec = resolve_task(data, split, task)
     questions = {q.id: q for q in load_split(data, split, task=spec)}
-    pairs = []
+    pairs: list[Pair] = []
+    requests: dict[str, RankRequest] = {}  # one per question: its documents
     for n, (qid, item_id, rank, value) in rows:
         q = questions.get(qid)
         position = None if q is None else next(
@@ -75,7 +79,10 @@ def load_values(values: str | Path, store_dir: str | Path, data: str | Path, spl
             what = f"question {qid!r}" if q is None else f"item {item_id!r} of {qid!r}"
             raise DataError(f"{what} is not in the {split} split of {data}", file=str(values),
                             record=f"line {n}")
-        request = rank_request(spec, q, with_date)
+        assert q is not None  # for mypy: checked above
+        if qid not in requests:
+            requests[qid] = rank_request(spec, q, with_date)
+        request = requests[qid]
         pairs.append(Pair(qid, item_id, rank, float(value), request.query, request.docs[position]))
     store = FeedbackStore(store_dir, key)
     done = store.done()
