@@ -31,9 +31,9 @@ R=$OUT/ropg/${1:-huffpost}-$MODEL
 #    resumes where the last one stopped: loaded before, saved on any exit.
 VALUES=bench/feedback/${1:-huffpost}-$MODEL-$STYLE-$POSITION-loglik.jsonl
 if [ -f "$VALUES" ] && [ ! -f "$R/fb-train-loglik/store.json" ]; then
-  python bench/feedback_values.py load "$VALUES" "$R/fb-train-loglik" --data "$D" "${TASK[@]}" --split train
+  python -m pergen feedback-load --values "$VALUES" --out "$R/fb-train-loglik" --data "$D" "${TASK[@]}" --split train
 fi
-save_values() { [ -f "$R/fb-train-loglik/store.json" ] && python bench/feedback_values.py save "$R/fb-train-loglik" "$VALUES"; }
+save_values() { [ -f "$R/fb-train-loglik/store.json" ] && python -m pergen feedback-save --store "$R/fb-train-loglik" --out "$VALUES"; }
 trap save_values EXIT
 python -m pergen feedback --model "$MODEL" --data "$D" "${TASK[@]}" --split train --limit "$TRAIN_LIMIT" \
     --signal loglik --depth "${DEPTH:-16}" --prompt-style "$STYLE" \

@@ -52,6 +52,32 @@ def feedback_cmd(data: o.Data, split: o.Split = "train",
     err.print(f"{len(store.done())} feedback records in {out_dir}")
 
 
+@app.command("feedback-save")
+@friendly
+def feedback_save_cmd(
+        store: Path = typer.Option(..., "--store", help="Feedback store folder"),
+        out: Path = typer.Option(..., "--out", help="Values file to write (ids and numbers only)")
+        ) -> None:
+    """Save a store's values without the data's text: to commit, share or move them."""
+    from ..training.feedback_values import save_values
+    err.print(f"saved {save_values(store, out)} pairs to {out}")
+
+
+@app.command("feedback-load")
+@friendly
+def feedback_load_cmd(
+        data: o.Data,
+        values: Path = typer.Option(..., "--values", help="Values file from feedback-save"),
+        split: o.Split = "train", task: o.Task = None,
+        with_date: o.WithDate = False,
+        store: Path = typer.Option(..., "--out", help="Feedback store folder to rebuild")) -> None:
+    """Rebuild a per-item feedback store from saved values and the data set; `pergen
+    feedback --out` on that folder resumes after the last saved pair."""
+    from ..training.feedback_values import load_values
+    n = load_values(values, store, data, split, task, with_date)
+    err.print(f"loaded {n} pairs into {store}")
+
+
 @app.command("train-retriever")
 @friendly
 def train_retriever_cmd(
