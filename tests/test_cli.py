@@ -125,6 +125,22 @@ def test_feedback_and_report_commands(huffpost: Path, tmp_path: Path) -> None:
                               "--signal", "loglik", "--out", str(tmp_path / "bad")])
     assert bad.exit_code == 2 and "--signal loglik needs a model that scores" in bad.output
     assert not (tmp_path / "bad").exists()
+    values = tmp_path / "values.jsonl"
+    saved = runner.invoke(app, ["feedback-save", "--store", str(tmp_path / "fb"), "--out", str(values)])
+    assert saved.exit_code == 0 and "saved 9 pairs" in saved.output, saved.output
+    loaded = runner.invoke(app, ["feedback-load", "--values", str(values), "--data", str(huffpost),
+                                 "--out", str(tmp_path / "fb2")])
+    assert loaded.exit_code == 0 and "loaded 9 pairs" in loaded.output, loaded.output
+    wrong = runner.invoke(app, ["feedback-load", "--values", str(values), "--data", str(huffpost),
+                                "--split", "dev", "--out", str(tmp_path / "fb3")])
+    assert wrong.exit_code == 2 and "not in the dev split" in wrong.output, wrong.output
+    assert not (tmp_path / "fb3").exists()
+    per_values = runner.invoke(app, ["feedback-save", "--store", str(tmp_path / "per"),
+                                     "--out", str(tmp_path / "per.jsonl")])
+    assert per_values.exit_code == 0
+    refused = runner.invoke(app, ["feedback-load", "--values", str(tmp_path / "per.jsonl"),
+                                  "--data", str(huffpost), "--out", str(tmp_path / "per2")])
+    assert refused.exit_code == 2 and "per-item" in refused.output, refused.output
     run = tmp_path / "run"
     ev = runner.invoke(app, ["evaluate", "--data", str(huffpost), "--retriever", "none",
                              "--retriever", "bm25", "--retriever", "qpp-wig:none+bm25",
