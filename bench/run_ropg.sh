@@ -10,7 +10,8 @@ DATA=${DATA:-../shared/data}
 OUT=${OUT:-runs}
 # The LLM that gives feedback and answers; the tables were measured with SmolLM2.
 MODEL=${MODEL:-smollm2}
-# The prompt style of feedback and answers (issue 22: chat with the 1.5B, the cheaper one).
+# The prompt style of feedback and answers (issue 22 measured paper as cheap as chat with
+# the 1.5B, and the default: STYLE=paper).
 STYLE=${STYLE:-auto}
 # Where the one item goes in a feedback prompt: after the question, one question's prompts
 # share their start and llama.cpp evaluates it once (bench/bench_feedback_cost.py).

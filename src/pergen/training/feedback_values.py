@@ -70,20 +70,19 @@ def load_values(values: str | Path, store_dir: str | Path, data: str | Path, spl
     spec = resolve_task(data, split, task)
     questions = {q.id: q for q in load_split(data, split, task=spec)}
     pairs: list[Pair] = []
-    requests: dict[str, RankRequest] = {}  # one per question: its documents
+    seen: dict[str, tuple[RankRequest, dict[str, int]]] = {}  # per question: docs, positions
     for n, (qid, item_id, rank, value) in rows:
         q = questions.get(qid)
-        position = None if q is None else next(
-            (i for i, item in enumerate(q.profile) if item.id == item_id), None)
-        if q is None or position is None:
-            what = f"question {qid!r}" if q is None else f"item {item_id!r} of {qid!r}"
+        if q is not None and qid not in seen:
+            seen[qid] = (rank_request(spec, q, with_date),
+                         {item.id: i for i, item in enumerate(q.profile)})
+        request, positions = seen.get(qid, (None, {}))
+        if request is None or item_id not in positions:
+            what = f"question {qid!r}" if request is None else f"item {item_id!r} of {qid!r}"
             raise DataError(f"{what} is not in the {split} split of {data}", file=str(values),
                             record=f"line {n}")
-        assert q is not None  # for mypy: checked above
-        if qid not in requests:
-            requests[qid] = rank_request(spec, q, with_date)
-        request = requests[qid]
-        pairs.append(Pair(qid, item_id, rank, float(value), request.query, request.docs[position]))
+        pairs.append(Pair(qid, item_id, rank, float(value), request.query,
+                          request.docs[positions[item_id]]))
     store = FeedbackStore(store_dir, key)
     done = store.done()
     store.add([p for p in pairs if store.pair_id(p.question, p.item) not in done])
