@@ -135,6 +135,10 @@ def test_feedback_and_report_commands(huffpost: Path, tmp_path: Path) -> None:
                                 "--split", "dev", "--out", str(tmp_path / "fb3")])
     assert wrong.exit_code == 2 and "not in the dev split" in wrong.output, wrong.output
     assert not (tmp_path / "fb3").exists()
+    missing = runner.invoke(app, ["feedback-load", "--values", str(tmp_path / "nope.jsonl"),
+                                  "--data", str(huffpost), "--out", str(tmp_path / "fb4")])
+    assert missing.exit_code == 2 and "--values" in missing.output, missing.output
+    assert "no such file" in missing.output and not (tmp_path / "fb4").exists()
     per_values = runner.invoke(app, ["feedback-save", "--store", str(tmp_path / "per"),
                                      "--out", str(tmp_path / "per.jsonl")])
     assert per_values.exit_code == 0

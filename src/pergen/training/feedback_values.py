@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.splits import load_split, resolve_task
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..retrievers import RankRequest
 from ..run.steps import rank_request
 from ..run.storage import atomic_write_text
@@ -38,7 +38,13 @@ def save_values(store_dir: str | Path, out: str | Path) -> int:
 
 def _rows(values: Path) -> tuple[FeedbackKey, list[tuple[int, list[Any]]]]:
     """The key and the (line number, row) of a values file, each checked for its shape."""
-    lines = values.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = values.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise ConfigError(f"{{option}} {values}: no such file (write one with "
+                          "`pergen feedback-save`)", option="values") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"cannot read the values file: {e}", file=str(values)) from None
     try:
         key = FeedbackKey(**json.loads(lines[0])["key"])
     except (IndexError, json.JSONDecodeError, KeyError, TypeError) as e:
