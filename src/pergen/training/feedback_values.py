@@ -30,6 +30,9 @@ from .feedback_store import FeedbackKey, FeedbackStore, Pair
 def save_values(store_dir: str | Path, out: str | Path) -> int:
     """Write the store's key and values to `out` atomically; returns the number of pairs."""
     store = FeedbackStore(store_dir)
+    if Path(out).is_dir():
+        raise ConfigError(f"{{option}} {out} is a folder; give the values file to write",
+                          option="out")
     rows = [json.dumps([p.question, p.item, p.rank, p.value]) for p in store.pairs()]
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, "\n".join([json.dumps({"key": asdict(store.key)}), *rows]) + "\n")
