@@ -47,10 +47,14 @@ for m in kd rl; do
       --epochs "$EPOCHS" --lr "$LR" --out "$R/$m"
 done
 # 3. end to end on dev, k = 4 (dense is resumed from bench/run_results.sh's run);
-#    significance marks against zero-shot dense
+#    significance marks against zero-shot dense. No confidence: it is an extra scoring pass
+#    per generated answer, and no ROPG figure reads it. BM25 last, so an interrupted run
+#    has the ROPG rows first (every retriever's journal resumes).
 python -m pergen evaluate --data "$D" "${TASK[@]}" --split dev --k 4 --model "$MODEL" --prompt-style "$STYLE" "${EVAL[@]}" \
     --retriever none --retriever dense --retriever "ropg-kd:$R/kd" --retriever "ropg-rl:$R/rl" \
-    --baseline dense --out "$RUN"
-# 4. retrieval level: mean feedback of each retriever's top-1 / top-4 items on dev
+    ${WITH_BM25:+--retriever bm25} --confidence none --baseline dense --out "$RUN"
+# 4. retrieval level: mean feedback of each retriever's top-1 / top-4 items on dev (with the
+#    1.5B about 2 s per item: RETRIEVAL_LEVEL=0 skips it, DEV_LIMIT=N cuts the questions)
+[ "${RETRIEVAL_LEVEL:-1}" = 1 ] || exit 0
 python bench/ropg_retrieval.py --model "$MODEL" --data "$D" "${TASK[@]}" --split dev --out "$R/fb-dev-loglik" \
-    --retriever dense --retriever "ropg-kd:$R/kd" --retriever "ropg-rl:$R/rl"
+    --retriever dense --retriever "ropg-kd:$R/kd" --retriever "ropg-rl:$R/rl" ${DEV_LIMIT:+--limit "$DEV_LIMIT"}

@@ -144,7 +144,8 @@ def test_feedback_and_report_commands(huffpost: Path, tmp_path: Path) -> None:
     assert per_values.exit_code == 0
     refused = runner.invoke(app, ["feedback-load", "--values", str(tmp_path / "per.jsonl"),
                                   "--data", str(huffpost), "--out", str(tmp_path / "per2")])
-    assert refused.exit_code == 2 and "per-item" in refused.output, refused.output
+    assert refused.exit_code == 2 and "RSPG-Post learns from" in refused.output, refused.output
+    assert not (tmp_path / "per2").exists()
     run = tmp_path / "run"
     ev = runner.invoke(app, ["evaluate", "--data", str(huffpost), "--retriever", "none",
                              "--retriever", "bm25", "--retriever", "qpp-wig:none+bm25",

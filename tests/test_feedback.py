@@ -161,6 +161,31 @@ def test_values_carry_a_store_without_its_text(huffpost: Path, tmp_path: Path) -
     assert e.value.record == "line 2" and not (tmp_path / "never").exists()
 
 
+@pytest.mark.slow
+def test_values_carry_a_per_retriever_store(huffpost: Path, tmp_path: Path) -> None:
+    """RSPG's loglik store: each record's document is a whole prompt, rebuilt from the
+    store's retrievers and model; other prompt settings are refused before writing."""
+    from pergen.training.feedback import collect_retriever_feedback
+    from pergen.training.feedback_values import load_values, save_values
+
+    store = collect_retriever_feedback(huffpost, "train", tmp_path / "fb", ["none", "bm25"],
+                                       model="smollm2", k=2, limit=2, signal="loglik",
+                                       progress=False)
+    assert save_values(tmp_path / "fb", tmp_path / "values.jsonl") == 4
+    assert load_values(tmp_path / "values.jsonl", tmp_path / "copy", huffpost, "train") == 4
+    copy = FeedbackStore(tmp_path / "copy")
+    fields = [(p.question, p.item, p.rank, p.value, p.query, p.doc) for p in store.pairs()]
+    assert copy.key == store.key
+    assert [(p.question, p.item, p.rank, p.value, p.query, p.doc) for p in copy.pairs()] == fields
+    docs = {(p.question, p.item): p.doc for p in copy.pairs()}
+    for q in {p.question for p in copy.pairs()}:  # bm25's prompt: no-profile prompt + items
+        assert len(docs[q, "bm25"]) > len(docs[q, "none"])
+    with pytest.raises(ConfigError, match="differ from the collection's"):
+        load_values(tmp_path / "values.jsonl", tmp_path / "never", huffpost, "train",
+                    max_length=256)
+    assert not (tmp_path / "never").exists()
+
+
 class Recording(Counting):
     """Counting, and keeps every prompt it was asked to answer."""
 

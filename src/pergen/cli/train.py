@@ -70,11 +70,15 @@ def feedback_load_cmd(
         values: Path = typer.Option(..., "--values", help="Values file from feedback-save"),
         split: o.Split = "train", task: o.Task = None,
         with_date: o.WithDate = False,
-        store: Path = typer.Option(..., "--out", help="Feedback store folder to rebuild")) -> None:
-    """Rebuild a per-item feedback store from saved values and the data set; `pergen
-    feedback --out` on that folder resumes after the last saved pair."""
+        store: Path = typer.Option(..., "--out", help="Feedback store folder to rebuild"),
+        max_length: o.MaxLength = 512, label_mode: o.LabelMode = "auto",
+        prompt_style: o.PromptStyle = "auto") -> None:
+    """Rebuild a feedback store from saved values and the data set; `pergen feedback --out`
+    on that folder resumes after the last saved pair. A per-retriever store's prompts are
+    rebuilt with its model and the prompt options it was collected with."""
     from ..training.feedback_values import load_values
-    n = load_values(values, store, data, split, task, with_date)
+    n = load_values(values, store, data, split, task, with_date, max_length=max_length,
+                    label_mode=label_mode, prompt_style=prompt_style)
     err.print(f"loaded {n} pairs into {store}")
 
 

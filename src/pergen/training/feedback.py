@@ -44,7 +44,7 @@ from .feedback_store import FeedbackKey, FeedbackStore, Pair
 
 SIGNALS = ("metric", "loglik")
 __all__ = ["DEFAULT_POOL", "SIGNALS", "FeedbackKey", "FeedbackStore", "Pair", "collect_feedback",
-           "collect_retriever_feedback"]
+           "collect_retriever_feedback", "retriever_records"]
 def template_digest(task: TaskSpec, settings: EvalSettings) -> str:
     """A short digest of everything besides the model that shapes a one-item prompt."""
     spec = {k: v for k, v in asdict(task).items() if k not in ("_regex", "description")}
@@ -205,10 +205,41 @@ def collect_retriever_feedback(data_dir: str | Path, split: str, out_dir: str | 
 
     def todo_for(q: Question, request: RankRequest, ranked: list[Sequence[Scored]]
                  ) -> list[tuple[Pair, Request]]:
-        todo = []
-        for rank, (spec, scored) in enumerate(zip(specs, ranked)):
-            req = build_request(job.task, q, [s.item for s in scored[:k]], job.model, job.settings)
-            todo.append((Pair(q.id, spec, rank, 0.0, q.input, req.prompt), req))
-        return todo
+        return _retriever_pairs(job.task, job.model, job.settings, specs, q, ranked)
 
     return _run(job, questions, specs, todo_for, questions_per_step, progress)
+
+
+def _retriever_pairs(task: TaskSpec, model: Generator, settings: EvalSettings,
+                     specs: Sequence[str], q: Question, ranked: Sequence[Sequence[Scored]]
+                     ) -> list[tuple[Pair, Request]]:
+    """A question's per-retriever records (value 0) and prompts: each retriever's top k."""
+    todo = []
+    for rank, (spec, scored) in enumerate(zip(specs, ranked)):
+        req = build_request(task, q, [s.item for s in scored[:settings.k]], model, settings)
+        todo.append((Pair(q.id, spec, rank, 0.0, q.input, req.prompt), req))
+    return todo
+
+
+def retriever_records(data_dir: str | Path, split: str, key: FeedbackKey, ids: set[str],
+                      task: str | TaskSpec | None = None, **settings: Any) -> dict[str, Pair]:
+    """The records a per-retriever store with this `key` holds for the questions `ids`
+    (value 0), keyed by `FeedbackStore.pair_id`: the prompts rebuilt exactly as
+    `collect_retriever_feedback` built them, with the store's model (its tokenizer cuts
+    each prompt to the budget). `settings` (max_length, with_date, label_mode,
+    prompt_style) must be the collection's: the store's template digest is checked."""
+    specs = key.retriever.split("|")
+    config = RunConfig.build(retrievers=tuple(specs), model=key.model, k=key.depth, **settings)
+    run = prepare_run(data_dir, split, config, task, resolve_label_mode=False)
+    if template_digest(run.task, run.settings) != key.template:
+        raise ConfigError("{option}: these prompt settings differ from the collection's (its "
+                          "template digest); give the --max-length, --with-date, --label-mode "
+                          "and --prompt-style it was collected with", option="values")
+    questions = [q for q in run.questions if q.id in ids]
+    requests = [rank_request(run.task, q, run.settings.with_date) for q in questions]
+    pool = build_retrievers(specs)
+    ranked = [rank_many(pool[s], requests) for s in specs]
+    return {FeedbackStore.pair_id(p.question, p.item): p
+            for i, q in enumerate(questions)
+            for p, _ in _retriever_pairs(run.task, run.model, run.settings, specs, q,
+                                         [r[i] for r in ranked])}

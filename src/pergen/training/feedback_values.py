@@ -5,16 +5,22 @@ text, which must stay out of a repository (and may be private). The values are w
 CPU-hours. `save_values` writes the store's key and one ``[question, item, rank, value]``
 row per pair (ids and numbers only); `load_values` rebuilds the full records from the data
 set (the query and the item's document, as `collect_feedback` writes them), so a
-collection into that store resumes after the last pair saved. Per-item stores only: a
-per-retriever record's document is a whole prompt. A metric store's answers are not kept
-(training reads values, queries and documents); a store collected ``--with-date`` is
-rebuilt with ``with_date=True``.
+collection into that store resumes after the last pair saved. A store collected
+``--with-date`` is rebuilt with ``with_date=True``.
+
+A per-retriever (RSPG) record's document is a whole prompt: it is rebuilt by ranking with
+the store's retrievers and cutting the prompt with its model's tokenizer
+(`retriever_records`), so the model must be installed and the prompt settings must be the
+collection's (checked against the store's template digest). Answers are not kept: a
+per-item metric store trains ROPG from values alone, but RSPG-Post learns from a
+per-retriever metric store's answers, so such a store is refused rather than rebuilt
+without them.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +30,7 @@ from ..retrievers import RankRequest
 from ..run.steps import rank_request
 from ..run.storage import atomic_write_text
 from ..tasks import TaskSpec
+from .feedback import retriever_records
 from .feedback_store import FeedbackKey, FeedbackStore, Pair
 
 
@@ -69,13 +76,44 @@ def _rows(values: Path) -> tuple[FeedbackKey, list[tuple[int, list[Any]]]]:
 
 
 def load_values(values: str | Path, store_dir: str | Path, data: str | Path, split: str,
-                task: str | TaskSpec | None = None, with_date: bool = False) -> int:
+                task: str | TaskSpec | None = None, with_date: bool = False,
+                **prompt_settings: Any) -> int:
     """Rebuild the store's records for the saved values (text from the `split` of `data`);
-    returns the number of pairs. Every row is checked before the store is written."""
+    returns the number of pairs. Every row is checked before the store is written.
+    `prompt_settings` (max_length, label_mode, prompt_style) are the collection's, needed
+    only to rebuild a per-retriever store's prompts."""
     key, rows = _rows(Path(values))
-    if key.unit != "item":
-        raise DataError(f"only per-item stores can be rebuilt, this one is per {key.unit}",
-                        file=str(values))
+    if key.unit == "retriever":
+        pairs = _retriever_pairs(key, rows, values, data, split, task, with_date=with_date,
+                                 **prompt_settings)
+    else:
+        pairs = _item_pairs(rows, values, data, split, task, with_date)
+    store = FeedbackStore(store_dir, key)
+    done = store.done()
+    store.add([p for p in pairs if store.pair_id(p.question, p.item) not in done])
+    return len(pairs)
+
+
+def _retriever_pairs(key: FeedbackKey, rows: list[tuple[int, list[Any]]], values: str | Path,
+                     data: str | Path, split: str, task: str | TaskSpec | None,
+                     **settings: Any) -> list[Pair]:
+    if key.signal == "metric":
+        raise DataError("a per-retriever metric store cannot be rebuilt: RSPG-Post learns from"
+                        " its answers, which values files do not keep", file=str(values))
+    records = retriever_records(data, split, key, {row[0] for _, row in rows}, task, **settings)
+    pairs = []
+    for n, (qid, spec, rank, value) in rows:
+        record = records.get(FeedbackStore.pair_id(qid, spec))
+        if record is None:
+            raise DataError(f"question {qid!r} with retriever {spec!r} is not in the {split} "
+                            f"split of {data} and the store's pool", file=str(values),
+                            record=f"line {n}")
+        pairs.append(replace(record, rank=rank, value=float(value)))
+    return pairs
+
+
+def _item_pairs(rows: list[tuple[int, list[Any]]], values: str | Path, data: str | Path,
+                split: str, task: str | TaskSpec | None, with_date: bool) -> list[Pair]:
     spec = resolve_task(data, split, task)
     questions = {q.id: q for q in load_split(data, split, task=spec)}
     pairs: list[Pair] = []
@@ -92,7 +130,4 @@ def load_values(values: str | Path, store_dir: str | Path, data: str | Path, spl
                             record=f"line {n}")
         pairs.append(Pair(qid, item_id, rank, float(value), request.query,
                           request.docs[positions[item_id]]))
-    store = FeedbackStore(store_dir, key)
-    done = store.done()
-    store.add([p for p in pairs if store.pair_id(p.question, p.item) not in done])
-    return len(pairs)
+    return pairs
