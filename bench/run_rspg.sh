@@ -30,8 +30,21 @@ NAME=${1:-huffpost}
 R=$OUT/rspg/$NAME-$MODEL
 FB=$R/fb-train; [ "$SIGNAL" = metric ] || FB=$R/fb-train-$SIGNAL
 
+# A loglik store's values (ids and numbers) are kept in the repository, so a fresh machine
+# resumes where the last one stopped; a metric store is not (RSPG-Post needs its answers).
+VALUES=bench/feedback/$NAME-$MODEL-$STYLE-rspg-$SIGNAL.jsonl
+save_values() { [ -f "$FB/store.json" ] && python -m pergen feedback-save --store "$FB" --out "$VALUES"; }
+if [ "$SIGNAL" = loglik ]; then
+  if [ -f "$VALUES" ] && [ ! -f "$FB/store.json" ]; then
+    python -m pergen feedback-load --values "$VALUES" --out "$FB" --data "$D" "${TASK[@]}" \
+        --split train --prompt-style "$STYLE"
+  fi
+  trap save_values EXIT
+fi
 python -m pergen feedback --model "$MODEL" --per-retriever --signal "$SIGNAL" --data "$D" "${TASK[@]}" \
     --split train --limit "$TRAIN_LIMIT" --k 4 --prompt-style "$STYLE" --out "$FB"
+if [ "$SIGNAL" = loglik ]; then save_values; trap - EXIT; fi
+[ "${FEEDBACK_ONLY:-0}" = 1 ] && exit 0  # a session that only has time for the feedback
 SELECTORS=()
 for mode in "${MODES[@]}"; do
   python -m pergen train-selector --feedback "$FB" --mode "$mode" --epochs "$EPOCHS" \
