@@ -59,6 +59,10 @@ def main() -> None:
     rows = rows_of(args.folders)
     ids = sorted(set.intersection(*(set(r) for r in rows.values())))
     metric, lower = args.metric, args.metric in LOWER_IS_BETTER
+    if not ids or any(metric not in rows[r][ids[0]] for r in rows):
+        known = sorted(set.intersection(*(set(r[ids[0]]) for r in rows.values()))) if ids else []
+        parser.error(f"--metric {metric}: not in every run's scores.json (shared metrics: "
+                     f"{', '.join(known) or 'none: no question is shared'})")
     refs = [r for r in rows if "/ref_" in r]
     best_ref = (min if lower else max)(refs, key=lambda r: mean(rows[r], ids, metric)) \
         if refs else None
