@@ -84,19 +84,20 @@ def load_values(values: str | Path, store_dir: str | Path, data: str | Path, spl
     only to rebuild a per-retriever store's prompts."""
     key, rows = _rows(Path(values))
     if key.unit == "retriever":
-        pairs = _retriever_pairs(key, rows, values, data, split, task, with_date=with_date,
+        pairs = _from_retriever_rows(key, rows, values, data, split, task, with_date=with_date,
                                  **prompt_settings)
     else:
-        pairs = _item_pairs(rows, values, data, split, task, with_date)
+        pairs = _from_item_rows(rows, values, data, split, task, with_date)
     store = FeedbackStore(store_dir, key)
     done = store.done()
     store.add([p for p in pairs if store.pair_id(p.question, p.item) not in done])
     return len(pairs)
 
 
-def _retriever_pairs(key: FeedbackKey, rows: list[tuple[int, list[Any]]], values: str | Path,
-                     data: str | Path, split: str, task: str | TaskSpec | None,
-                     **settings: Any) -> list[Pair]:
+def _from_retriever_rows(key: FeedbackKey, rows: list[tuple[int, list[Any]]],
+                         values: str | Path, data: str | Path, split: str,
+                         task: str | TaskSpec | None, **settings: Any) -> list[Pair]:
+    """Per-retriever rows as records: the prompts rebuilt, each row's rank and value."""
     if key.signal == "metric":
         raise DataError("a per-retriever metric store cannot be rebuilt: RSPG-Post learns from"
                         " its answers, which values files do not keep", file=str(values))
@@ -112,8 +113,9 @@ def _retriever_pairs(key: FeedbackKey, rows: list[tuple[int, list[Any]]], values
     return pairs
 
 
-def _item_pairs(rows: list[tuple[int, list[Any]]], values: str | Path, data: str | Path,
-                split: str, task: str | TaskSpec | None, with_date: bool) -> list[Pair]:
+def _from_item_rows(rows: list[tuple[int, list[Any]]], values: str | Path, data: str | Path,
+                    split: str, task: str | TaskSpec | None, with_date: bool) -> list[Pair]:
+    """Per-item rows as records: the query and the item's document from the data set."""
     spec = resolve_task(data, split, task)
     questions = {q.id: q for q in load_split(data, split, task=spec)}
     pairs: list[Pair] = []
