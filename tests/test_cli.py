@@ -135,6 +135,10 @@ def test_feedback_and_report_commands(huffpost: Path, tmp_path: Path) -> None:
                                 "--split", "dev", "--out", str(tmp_path / "fb3")])
     assert wrong.exit_code == 2 and "not in the dev split" in wrong.output, wrong.output
     assert not (tmp_path / "fb3").exists()
+    chatty = runner.invoke(app, ["feedback-load", "--values", str(values), "--data", str(huffpost),
+                                 "--prompt-style", "chatty", "--out", str(tmp_path / "fb5")])
+    assert chatty.exit_code == 2 and "--prompt-style" in chatty.output, chatty.output
+    assert "auto, paper, chat" in chatty.output and not (tmp_path / "fb5").exists()
     missing = runner.invoke(app, ["feedback-load", "--values", str(tmp_path / "nope.jsonl"),
                                   "--data", str(huffpost), "--out", str(tmp_path / "fb4")])
     assert missing.exit_code == 2 and "--values" in missing.output, missing.output

@@ -27,6 +27,7 @@ from typing import Any
 from ..data.splits import load_split, resolve_task
 from ..errors import ConfigError, DataError
 from ..retrievers import RankRequest
+from ..run.config import RunConfig
 from ..run.steps import rank_request
 from ..run.storage import atomic_write_text
 from ..tasks import TaskSpec
@@ -82,6 +83,7 @@ def load_values(values: str | Path, store_dir: str | Path, data: str | Path, spl
     returns the number of pairs. Every row is checked before the store is written.
     `prompt_settings` (max_length, label_mode, prompt_style) are the collection's, needed
     only to rebuild a per-retriever store's prompts."""
+    RunConfig.build(**prompt_settings)  # a wrong value is refused for every kind of store
     key, rows = _rows(Path(values))
     if key.unit == "retriever":
         pairs = _from_retriever_rows(key, rows, values, data, split, task, with_date=with_date,
