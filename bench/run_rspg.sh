@@ -18,6 +18,9 @@ STYLE=${STYLE:-auto}
 TRAIN_LIMIT=${TRAIN_LIMIT:-100}
 EPOCHS=${EPOCHS:-3}
 LR=${LR:-5e-5}
+# RRF=0 leaves RRF out of the dev run (with the 1.5B, 240 more answers at ~7 s each).
+RRF=${RRF:-1}
+FUSED=(); [ "$RRF" = 1 ] && FUSED=(--retriever rrf)
 case "${1:-huffpost}" in
   huffpost) D=$DATA/huffpost_headlines; TASK=(); EVAL=(); SIGNAL=metric; MODES=(pre post)
             RUN=$OUT/results/huffpost-$MODEL ;;
@@ -52,9 +55,9 @@ for mode in "${MODES[@]}"; do
   SELECTORS+=(--retriever "rspg-$mode:$R/$mode")
 done
 python -m pergen evaluate --data "$D" "${TASK[@]}" --split dev --k 4 --model "$MODEL" --prompt-style "$STYLE" "${EVAL[@]}" \
-    --retriever none --retriever recency --retriever bm25 --retriever dense --retriever rrf \
+    --retriever none --retriever recency --retriever bm25 --retriever dense "${FUSED[@]}" \
     --retriever "ropg-kd:$OUT/ropg/$NAME-$MODEL/kd" --retriever "ropg-rl:$OUT/ropg/$NAME-$MODEL/rl" \
     "${SELECTORS[@]}" \
     --retriever qpp-wig --retriever qpp-nqc --retriever qpp-sigma_max --retriever qpp-sigma_x \
-    --out "$RUN"
+    --confidence none --baseline dense --out "$RUN"
 python -m pergen report "$RUN"
