@@ -86,8 +86,8 @@ def load_values(values: str | Path, store_dir: str | Path, data: str | Path, spl
     RunConfig.build(**prompt_settings)  # a wrong value is refused for every kind of store
     key, rows = _rows(Path(values))
     if key.unit == "retriever":
-        pairs = _from_retriever_rows(key, rows, values, data, split, task, with_date=with_date,
-                                 **prompt_settings)
+        pairs = _from_retriever_rows(key, rows, values, data, split, task,
+                                     with_date=with_date, **prompt_settings)
     else:
         pairs = _from_item_rows(rows, values, data, split, task, with_date)
     store = FeedbackStore(store_dir, key)
