@@ -20,7 +20,8 @@ EPOCHS=${EPOCHS:-3}
 LR=${LR:-5e-5}
 # RRF=0 leaves RRF out of the dev run (with the 1.5B, 240 more answers at ~7 s each).
 RRF=${RRF:-1}
-FUSED=(); [ "$RRF" = 1 ] && FUSED=(--retriever rrf)
+case "$RRF" in 1) FUSED=(--retriever rrf) ;; 0) FUSED=() ;;
+  *) echo "RRF=$RRF: expected 0 (leave RRF out) or 1 (the default)" >&2; exit 2 ;; esac
 case "${1:-huffpost}" in
   huffpost) D=$DATA/huffpost_headlines; TASK=(); EVAL=(); SIGNAL=metric; MODES=(pre post)
             RUN=$OUT/results/huffpost-$MODEL ;;
