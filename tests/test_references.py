@@ -64,3 +64,15 @@ def test_no_reference_turns_them_off(synthetic, tmp_path: Path) -> None:
                                       "--model", "knn", "--out", str(tmp_path / "on")])
     assert result.exit_code == 0, result.output
     assert "rouge-1: best method" in result.output
+
+
+def test_gold_loglik_is_weighed_against_no_profile_whatever_the_baseline(synthetic,
+                                                                        tmp_path: Path) -> None:
+    """The second what-wins line asks whether a profile helps: its side is always `none`,
+    not the significance baseline (issue 22's runs use --baseline dense)."""
+    evaluate(synthetic("generation"), "dev", ["none", "bm25", "recency"], tmp_path / "r",
+             model=FakeLM(), progress=False, baseline="bm25")
+    wins = json.loads((tmp_path / "r" / "significance.json").read_text())["what_wins"]
+    likelihood = [w for w in wins if w.startswith("gold-loglik")]
+    assert len(likelihood) == 1 and " vs none " in likelihood[0]
+    assert "best personalized none" not in likelihood[0]

@@ -106,3 +106,39 @@ def test_train_device_is_checked_before_anything_is_written(store: Path, tmp_pat
         assert result.exit_code == 2 and "torch sees no CUDA GPU" in result.output
         assert "Traceback" not in result.output
     assert not (tmp_path / "m").exists()
+
+
+def test_select_by_feedback_keeps_the_epoch_whose_first_item_is_best(store: Path,
+                                                                    tmp_path: Path) -> None:
+    runner = CliRunner()
+    base = ["train-retriever", "--feedback", str(store), "--method", "kd", "--epochs", "3",
+            "--lr", "1e-4", "--dev-fraction", "0.25", "--device", "cpu"]
+    result = runner.invoke(app, [*base, "--out", str(tmp_path / "m"), "--select-by", "feedback"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "m" / "training.json").read_text())
+    top1 = [e["dev_top1_feedback"] for e in saved["history"]["epochs"]]
+    assert saved["config"]["select_by"] == "feedback"
+    assert saved["history"]["best_epoch"] == top1.index(max(top1))
+    bad = runner.invoke(app, [*base, "--out", str(tmp_path / "x"), "--select-by", "rouge"])
+    assert bad.exit_code == 2 and "--select-by 'rouge' is not valid" in bad.output
+    assert "accepted: loss, feedback" in bad.output and not (tmp_path / "x").exists()
+
+
+def test_a_run_written_before_a_setting_existed_still_resumes(store: Path, tmp_path: Path) -> None:
+    """training.json files written before `select_by` existed had its default then."""
+    config = TrainConfig(method="kd", **FAST)
+
+    def die(epoch: int, figures: dict[str, float]) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_retriever([store], tmp_path, config, progress=False, on_epoch=die)
+    info = tmp_path / "training.json"
+    old = json.loads(info.read_text())
+    del old["config"]["select_by"]
+    info.write_text(json.dumps(old))
+    resumed = train_retriever([store], tmp_path, config, progress=False)
+    assert [e["epoch"] for e in resumed.epochs] == [0, 1, 2]
+    with pytest.raises(ConfigError, match="other settings"):
+        train_retriever([store], tmp_path, TrainConfig(method="kd", select_by="feedback", **FAST),
+                        progress=False)

@@ -14,8 +14,8 @@ from pergen.reports.run import analyse, load_run, write_report
 from pergen.rspg.oracle import success_rate
 from pergen.rspg.selector import Selector, load_selector_examples, train_selector
 from pergen.run.pipeline import evaluate
+from pergen.training.config import TrainConfig
 from pergen.training.feedback import FeedbackStore, collect_retriever_feedback
-from pergen.training.loop import TrainConfig
 from pergen.training.losses import kd_loss
 
 pytestmark = pytest.mark.slow  # fine-tunes MiniLM on CPU

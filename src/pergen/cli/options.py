@@ -22,6 +22,7 @@ from ..retrievers import RETRIEVERS
 from ..rspg.selectors import SELECTORS
 from ..run.settings import LABEL_MODES, MEMORIES, SUMMARIZERS
 from ..tasks import PROFILE_VIEWS
+from ..training.config import SELECT_BY
 
 FLAGS: dict[str, str] = {"retriever": "--retriever", "study": "the study NAME"}
 """Python parameter -> CLI flag, filled by `option`."""
@@ -131,3 +132,7 @@ Coverage = Annotated[float | None, option("coverage", "--coverage", "Answer this
 Fallback = Annotated[str, option("fallback", "--fallback", f"Below the threshold: "
                                  f"{listed(FALLBACKS)}")]
 Seed = Annotated[int, option("seed", "--seed", "Random seed (same seed, same draws)")]
+SelectBy = Annotated[str, option("select_by", "--select-by",
+                                 f"What picks the best epoch on the held-out questions: "
+                                 f"{listed(SELECT_BY)} (the mean feedback of the candidate "
+                                 "ranked first)")]

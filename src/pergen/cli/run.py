@@ -93,7 +93,7 @@ def run_and_print(data: Path, split: str, out_dir: Path, config: RunConfig,
         table = comparison_of(runs, baseline)
         print_table(out, table, title=f"{Path(data).name} / {split}", baseline=baseline)
         metric = first_metric(runs)
-        for line in wins_of_runs(runs, metric, baseline) if metric else []:
+        for line in wins_of_runs(runs, metric) if metric else []:
             out.print(rich_escape(line), highlight=False, soft_wrap=True)
     _print_selective(Path(out_dir))
     for name, run in runs.items():

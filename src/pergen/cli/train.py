@@ -98,6 +98,7 @@ def train_retriever_cmd(
         dev_fraction: float = typer.Option(0.1, "--dev-fraction",
                                            help="Questions held out for model selection"),
         patience: int = typer.Option(3, "--patience", min=1),
+        select_by: o.SelectBy = "loss",
         seed: o.Seed = 0,
         init: Path | None = typer.Option(None, "--init", help="Encoder folder to start from "
                                          "(default: the dense retriever's model)"),
@@ -107,7 +108,7 @@ def train_retriever_cmd(
     config = TrainConfig(method=method, epochs=epochs, batch_size=batch_size,
                          accumulation=accumulation, lr=lr, temperature=temperature,
                          dev_fraction=dev_fraction, patience=patience, seed=seed,
-                         init=str(init) if init else None)
+                         init=str(init) if init else None, select_by=select_by)
     history = train_retriever(feedback, out_dir, config, on_epoch=_print_epoch,
                               device=checked_device(device))
     _print_best(history, out_dir, f"ropg-{method}")
@@ -124,15 +125,16 @@ def train_selector_cmd(
         lr: float = typer.Option(1e-5, "--lr"),
         dev_fraction: float = typer.Option(0.1, "--dev-fraction"),
         patience: int = typer.Option(3, "--patience", min=1),
+        select_by: o.SelectBy = "loss",
         seed: o.Seed = 0,
         init: Path | None = typer.Option(None, "--init", help="Encoder folder (default MiniLM)"),
         device: o.Device = "auto") -> None:
     """Train an RSPG selector; use it as --retriever rspg-pre:OUT / rspg-post:OUT."""
     from ..rspg.selector import train_selector
-    from ..training.loop import TrainConfig
+    from ..training.config import TrainConfig
     config = TrainConfig(method="kd", epochs=epochs, batch_size=batch_size, lr=lr,
                          dev_fraction=dev_fraction, patience=patience, seed=seed,
-                         init=str(init) if init else None)
+                         init=str(init) if init else None, select_by=select_by)
     history = train_selector(feedback, out_dir, mode, config, on_epoch=_print_epoch,
                              device=checked_device(device))
     _print_best(history, out_dir, f"rspg-{mode}")

@@ -37,7 +37,7 @@ def write_comparison(runs: Mapping[str, RetrieverRun], out_dir: str | Path,
     base = baseline if baseline in runs else None
     table = comparison_of(runs, baseline)
     metric = first_metric(runs)
-    wins = wins_of_runs(runs, metric, baseline) if metric else []
+    wins = wins_of_runs(runs, metric) if metric else []
     atomic_write_json(Path(out_dir) / "significance.json",
                       {"baseline": base, "alpha": ALPHA, "p_values": significance_json(table),
                        "what_wins": wins})

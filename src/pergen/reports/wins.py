@@ -18,27 +18,27 @@ from .tables import Units, contest
 
 
 def what_wins(metrics: Mapping[str, Mapping[str, float]], units: Units, metric: str,
-              baseline: str = "none") -> list[str]:
-    """The lines (none when there is nothing to compare)."""
+              no_profile: str = "none") -> list[str]:
+    """The lines (none when there is nothing to compare). `no_profile` is the row without
+    personalization, not a run's significance baseline (often dense)."""
     methods = [r for r in metrics if not is_reference(r)]
     references = [r for r in metrics if is_reference(r)]
     lines = []
     task = contest(metrics, units, metric, methods, references)
     if task is not None:
         lines.append(task.line("best method"))
-    personalized = [r for r in methods if r != baseline]
-    if baseline in metrics:
-        likelihood = contest(metrics, units, GOLD_LOGLIK, personalized, [baseline])
+    personalized = [r for r in methods if r != no_profile]
+    if no_profile in metrics:
+        likelihood = contest(metrics, units, GOLD_LOGLIK, personalized, [no_profile])
         if likelihood is not None:
             lines.append(likelihood.line("best personalized"))
     return lines
 
 
-def wins_of_runs(runs: Mapping[str, Any], metric: str, baseline: str = "none") -> list[str]:
+def wins_of_runs(runs: Mapping[str, Any], metric: str) -> list[str]:
     """`what_wins` of a run's `RetrieverRun`s."""
     return what_wins({r: run.metrics for r, run in runs.items()},
-                     {r: run.units or run.per_example for r, run in runs.items()}, metric,
-                     baseline)
+                     {r: run.units or run.per_example for r, run in runs.items()}, metric)
 
 
 def first_metric(runs: Mapping[str, Any]) -> str | None:

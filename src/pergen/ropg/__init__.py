@@ -5,7 +5,8 @@ Collect feedback with `pergen.training.feedback.collect_feedback`, then `train_r
 folder is a dense retriever: ``get_retriever("ropg-kd:FOLDER")``.
 """
 
-from ..training.loop import METHODS, Example, History, TrainConfig
+from ..training.config import METHODS, TrainConfig
+from ..training.loop import Example, History
 from ..training.losses import expected_reward, kd_loss, rewards, rl_loss, sample_actions
 from .train import BiEncoder, load_examples, train_retriever
 

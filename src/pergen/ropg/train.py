@@ -16,8 +16,9 @@ import torch
 from ..errors import ConfigError
 from ..retrievers.encoder import Encoder
 from ..torchutil import split_padded
+from ..training.config import TrainConfig
 from ..training.feedback_store import FeedbackStore, Pair
-from ..training.loop import Example, History, TrainConfig, fit
+from ..training.loop import Example, History, fit
 
 
 class BiEncoder:

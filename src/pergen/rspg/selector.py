@@ -25,8 +25,9 @@ from ..errors import ConfigError
 from ..retrievers.encoder import Encoder, valid_utf8
 from ..run.storage import atomic_write_json
 from ..torchutil import mean_pool, split_padded
+from ..training.config import TrainConfig
 from ..training.feedback_store import FeedbackStore
-from ..training.loop import Example, History, TrainConfig, fit
+from ..training.loop import Example, History, fit
 from .context import SelectionContext
 
 MODES = ("pre", "post")

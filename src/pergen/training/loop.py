@@ -5,9 +5,13 @@ RSPG: retrievers' prompts by an encoder with a linear head); `fit` trains it aga
 feedback with the paper's recipe: Adam, linear warm-up over the first 5% of steps then
 linear decay, gradient clipping at 1.0, KD (KL to the softmax of the feedback) or RL
 (REINFORCE). A seeded hold-out of the training questions picks the best epoch and stops
-early; the best model is written to the output folder. After every epoch a checkpoint
-(weights, optimizer, scheduler, random states) is written atomically, so an interrupted
-run resumes at the next epoch and ends with the same model as an uninterrupted one.
+early; the best model is written to the output folder. The best epoch is the one with the
+lowest held-out loss by default, or (``select_by="feedback"``) the one whose first-ranked
+candidates have the highest mean feedback: on the 1.5B's tweets feedback the two disagree,
+the loss falling while the first item gets worse (``bench/RESULTS.md``, issue 22). After
+every epoch a checkpoint (weights, optimizer, scheduler, random states) is written
+atomically, so an interrupted run resumes at the next epoch and ends with the same model
+as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -27,37 +31,11 @@ from tqdm.auto import tqdm
 from ..errors import ConfigError
 from ..run.storage import atomic_write_json
 from ..torchutil import pad_rows
+from .config import TrainConfig
 from .losses import expected_reward, kd_loss, rl_loss, sample_actions
 
-METHODS = ("kd", "rl")
 TRAINING_FILE = "training.json"
 CHECKPOINT = "checkpoint"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters; the paper's values where it gives them."""
-
-    method: str = "kd"
-    epochs: int = 10  # paper: 10 for retrievers, 20 for selectors
-    batch_size: int = 8  # questions per step, each with its l items
-    accumulation: int = 1  # steps per optimizer update (paper: 8, effective batch 64)
-    lr: float = 1e-5
-    warmup: float = 0.05
-    clip: float = 1.0
-    temperature: float = 1.0  # KD only
-    dev_fraction: float = 0.1
-    patience: int = 3  # epochs without a better dev loss before stopping
-    seed: int = 0
-    init: str | None = None  # model folder to start from; None = the default one
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ConfigError(f"unknown training method {self.method!r}; known: {', '.join(METHODS)}")
-        if not 0 < self.dev_fraction < 1:
-            raise ConfigError(f"dev_fraction must be in (0, 1), got {self.dev_fraction}")
-        if self.epochs < 1 or self.batch_size < 1 or self.accumulation < 1:
-            raise ConfigError("epochs, batch_size and accumulation must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -90,7 +68,7 @@ class History:
 
     epochs: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = 0
-    best_dev_loss: float = float("inf")
+    best_dev_loss: float = float("inf")  # the best epoch's held-out loss
     stopped_early: bool = False
 
 
@@ -183,7 +161,7 @@ def fit(examples: Sequence[Example], out_dir: str | Path, config: TrainConfig,
         figures = {"epoch": epoch, "train_loss": train_loss,
                    **evaluate_dev(scorer, dev, config.method, config.temperature)}
         history.epochs.append(figures)
-        if figures["dev_loss"] < history.best_dev_loss:
+        if _improves(config.select_by, figures, history.epochs[history.best_epoch]):
             history.best_dev_loss, history.best_epoch = figures["dev_loss"], epoch
             _save_best(scorer, out, meta, history)
         elif epoch - history.best_epoch >= config.patience:
@@ -193,6 +171,13 @@ def fit(examples: Sequence[Example], out_dir: str | Path, config: TrainConfig,
         if on_epoch:
             on_epoch(epoch, figures)
     return history
+
+
+def _improves(select_by: str, figures: dict[str, float], best: dict[str, float]) -> bool:
+    """Whether an epoch's held-out figures beat the best epoch's by the chosen measure."""
+    if select_by == "feedback":
+        return figures["dev_top1_feedback"] > best["dev_top1_feedback"]
+    return figures["dev_loss"] < best["dev_loss"]
 
 
 def _train_epoch(scorer: Scorer, train: Sequence[Example], config: TrainConfig,
@@ -260,6 +245,8 @@ def _resume(out: Path, meta: dict[str, Any]) -> dict[str, Any] | None:
             raise ConfigError(f"{out} is not empty and holds no training run; use a new folder")
         return None
     stored = json.loads(info.read_text(encoding="utf-8"))
+    # a setting added since the run was written had its default then
+    stored["config"] = {**asdict(TrainConfig()), **stored.get("config", {})}
     if {k: stored.get(k) for k in meta} != meta:
         raise ConfigError(f"{out} holds a training run with other settings or data "
                           f"({stored.get('config')}); use another folder or delete it")
