@@ -133,6 +133,6 @@ Fallback = Annotated[str, option("fallback", "--fallback", f"Below the threshold
                                  f"{listed(FALLBACKS)}")]
 Seed = Annotated[int, option("seed", "--seed", "Random seed (same seed, same draws)")]
 SelectBy = Annotated[str, option("select_by", "--select-by",
-                                 f"What picks the best epoch on the held-out questions: "
-                                 f"{listed(SELECT_BY)} (the mean feedback of the candidate "
-                                 "ranked first)")]
+                                 f"What picks the best epoch on the held-out questions "
+                                 f"({listed(SELECT_BY)}): loss, the lowest loss; feedback, the "
+                                 "highest mean feedback of the candidate ranked first")]
